@@ -71,7 +71,7 @@ def detect_kind(path: Path) -> str:
         if name.endswith(".zip"):
             return "image-zip"
         raise DataError(path, "unknown file type (expected cifar-10-python.tar.gz or a .zip of train|test/<class>/ images)")
-    if (path / "data_batch_1").exists() and (path / "test_batch").exists():
+    if any((path / n).exists() for n in ("data_batch_1", "test_batch")):  # missing batches get named later
         return "python-folder"
     if (path / "cifar-10-batches-py").is_dir():
         return "python-folder"

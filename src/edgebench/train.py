@@ -182,7 +182,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
 
     model_path = out / "model.keras"
     tmp = out / f".tmp-{os.getpid()}.keras"
-    model.save(tmp)
+    model.save(tmp, include_optimizer=False)  # resume state lives in checkpoints/; this is for inference
     os.replace(tmp, model_path)
     meta = {
         "model": cfg.model,

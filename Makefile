@@ -1,0 +1,40 @@
+# edgebench: thin wrappers. `make demo` runs the pipeline on this machine; `make test` runs the tests.
+# Everything installs into a virtual environment in the repo (.venv) on first use.
+SHELL := /bin/bash
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?= $(EDGEBENCH_DATA)
+PYTEST_ARGS ?=
+# TF 2.12 runs on Python 3.8-3.11: take the newest of those that is installed
+PYTHON ?= $(shell for v in 3.11 3.10 3.9 3.8; do command -v python$$v >/dev/null && { echo python$$v; break; }; done)
+
+.PHONY: setup demo test test-unit lint clean help
+help:
+	@echo "make demo [DATA=/path/to/cifar10]   train, export, bench and report on this machine (no Docker, no GPU)"
+	@echo "make test                           set up and run the test suite (prints what it skipped and why)"
+	@echo "make test-unit                      only the fast hermetic unit tests"
+	@echo "make lint                           Python 3.8 compatibility of src/ (vermin)"
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements/host.txt requirements/test.txt
+	@test -n "$(PYTHON)" || { echo "need Python 3.8-3.11 for TensorFlow 2.12 (python3.11 ... python3.8 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/host.txt -r requirements/test.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+demo: setup
+	$(VENV)/bin/invoke demo $(if $(DATA),--data "$(DATA)")
+
+test: setup lint
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/vermin --target=3.8- --no-tips --violations --eval-annotations --backport dataclasses src/ tests/plugins/
+
+clean:
+	rm -rf build .pytest_cache reports/demo results/demo-local.json

@@ -1,0 +1,1 @@
+"""The benchmark harness: suites, scenarios, stop rules, statistics, telemetry, fingerprint."""

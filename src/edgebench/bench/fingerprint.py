@@ -1,0 +1,171 @@
+"""Environment fingerprint recorded with every result: what was measured, where, with what.
+
+Reads files and asks package metadata; imports no framework (versions come from installed
+distributions), so it is cheap and safe to call before TensorFlow sets its thread pools.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+JETPACK_BY_L4T = {"R35.4.1": "5.1.2", "R35.3.1": "5.1.1", "R35.2.1": "5.1", "R35.1.0": "5.0.2",
+                  "R36.2.0": "6.0 DP", "R36.3.0": "6.0", "R36.4.0": "6.1"}
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+             "amx_bf16", "asimd", "asimddp", "sve", "fphp", "asimdhp", "i8mm", "bf16")
+PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "onnxruntime", "onnxruntime-gpu", "onnx", "tf2onnx",
+            "tflite-runtime", "tensorrt", "numpy", "torch", "onnx2torch", "pynvml", "nvidia-ml-py")
+
+
+def _run(cmd: List[str], timeout: float = 5.0) -> Optional[str]:
+    if not shutil.which(cmd[0]) and not os.path.exists(cmd[0]):
+        return None
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout or out.stderr).strip() or None
+
+
+def parse_nv_tegra_release(text: str) -> Optional[Dict[str, str]]:
+    """'# R35 (release), REVISION: 4.1, GCID: ...' -> {"l4t": "R35.4.1", "jetpack": "5.1.2"}."""
+    m = re.search(r"R(\d+) \(release\), REVISION: ([\d.]+)", text)
+    if not m:
+        return None
+    l4t = f"R{m.group(1)}.{m.group(2)}"
+    return {"l4t": l4t, "jetpack": JETPACK_BY_L4T.get(l4t, "unknown"), "raw": text.splitlines()[0].strip()}
+
+
+def cpu_info() -> Dict[str, object]:
+    model, flags, mhz = platform.processor() or platform.machine(), set(), None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^(model name|Model|CPU part)\s*:\s*(.+)$", text, re.M)
+        if m:
+            model = m.group(2).strip()
+        m = re.search(r"^(flags|Features)\s*:\s*(.+)$", text, re.M)
+        if m:
+            flags = set(m.group(2).split())
+        m = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+        if m:
+            mhz = float(m.group(1))
+    except OSError:
+        pass
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+        freq = psutil.cpu_freq()
+        max_mhz = freq.max if freq and freq.max else None
+    except Exception:
+        physical, max_mhz = None, None
+    return {"model": model, "arch": platform.machine(), "logical_cores": os.cpu_count(), "usable_cores": affinity,
+            "physical_cores": physical, "mhz": mhz, "max_mhz": max_mhz,
+            "isa": sorted(f for f in ISA_FLAGS if f in flags)}
+
+
+def gpu_info() -> List[Dict[str, str]]:
+    out = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
+                "--format=csv,noheader"])
+    gpus = []
+    if out and "," in out:
+        for line in out.splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) >= 4:
+                gpus.append({"name": parts[0], "memory": parts[1], "driver": parts[2], "max_sm_clock": parts[3]})
+    return gpus
+
+
+def jetson_info() -> Optional[Dict[str, object]]:
+    try:
+        rel = parse_nv_tegra_release(Path("/etc/nv_tegra_release").read_text())
+    except OSError:
+        return None
+    if rel is None:
+        return None
+    info: Dict[str, object] = dict(rel)
+    try:
+        info["model"] = Path("/proc/device-tree/model").read_text().strip("\0\n ")
+    except OSError:
+        info["model"] = None
+    info["nvpmodel"] = _run(["nvpmodel", "-q"])
+    clocks = _run(["jetson_clocks", "--show"])
+    info["jetson_clocks"] = clocks
+    return info
+
+
+def package_versions() -> Dict[str, str]:
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return {}
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:  # TensorRT on Jetson/NGC is a system package, not always a pip distribution
+        if "tensorrt" not in out:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorrt"):
+                import tensorrt  # noqa: F401  (cheap: no GPU work)
+
+                out["tensorrt"] = tensorrt.__version__
+    except Exception:
+        pass
+    return out
+
+
+def container_info() -> Optional[Dict[str, object]]:
+    inside = os.path.exists("/.dockerenv") or os.environ.get("EDGEBENCH_IMAGE_ID") is not None
+    if not inside:
+        try:
+            inside = "docker" in Path("/proc/1/cgroup").read_text()
+        except OSError:
+            pass
+    if not inside:
+        return None
+    return {"image": os.environ.get("EDGEBENCH_IMAGE"), "image_id": os.environ.get("EDGEBENCH_IMAGE_ID"),
+            "target": os.environ.get("EDGEBENCH_TARGET"), "hostname": platform.node()}
+
+
+def git_revision() -> Optional[str]:
+    env = os.environ.get("EDGEBENCH_GIT_REVISION")
+    if env:
+        return env
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return None
+    rev = _run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
+    if rev and re.fullmatch(r"[0-9a-f]{7,40}", rev):
+        dirty = _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+        return rev + ("-dirty" if dirty else "")
+    return None
+
+
+def collect() -> Dict[str, object]:
+    import psutil
+
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": sys.version.split()[0],
+        "cpu": cpu_info(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpus": gpu_info(),
+        "jetson": jetson_info(),
+        "container": container_info(),
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+    }

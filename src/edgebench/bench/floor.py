@@ -1,0 +1,85 @@
+"""The floor: how fast a backend could go on this device, from FLOPs over peak and bytes over bandwidth.
+
+Peaks are estimates from published specifications (GPUs) or from the ISA and clock (CPUs); every
+figure says where it came from, so a reader can judge it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+# name fragment -> (peak GFLOP/s by precision, memory bandwidth GB/s, source)
+GPU_PEAKS = {
+    # Orin Nano 8 GB, JetPack 5: 1024 CUDA cores x 2 x 0.625 GHz; 32 tensor cores (dense FP16 / INT8)
+    "orin nano": ({"fp32": 1280.0, "fp16": 10240.0, "int8": 20480.0}, 68.0, "Orin Nano 8GB spec, 625 MHz GPU"),
+    "h100 80gb hbm3": ({"fp32": 66900.0, "fp16": 989000.0, "bf16": 989000.0, "int8": 1979000.0}, 3350.0,
+                       "H100 SXM5 datasheet (dense)"),
+    "h100": ({"fp32": 51200.0, "fp16": 756000.0, "bf16": 756000.0, "int8": 1513000.0}, 2000.0,
+             "H100 PCIe datasheet (dense)"),
+    "h200": ({"fp32": 66900.0, "fp16": 989000.0, "bf16": 989000.0, "int8": 1979000.0}, 4800.0,
+             "H200 SXM datasheet (dense)"),
+}
+BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+def cpu_peak_gflops(cpu: Dict[str, Any], threads: int, precision: str) -> Optional[Dict[str, Any]]:
+    """cores x GHz x FLOP/cycle: AVX-512 with two FMA units 64, AVX2 32, Arm NEON (2x128-bit FMA) 16.
+    INT8 dot-product instructions (VNNI, Arm dotprod) do about 4x the FP32 rate."""
+    mhz = cpu.get("max_mhz") or cpu.get("mhz")
+    isa = set(cpu.get("isa") or [])
+    if not mhz:
+        if cpu.get("arch") != "aarch64":
+            return None
+        mhz = 1510.0  # no clock reported (Jetson kernels often hide it): the Orin Nano's A78AE cluster
+    if "avx512f" in isa:
+        per_cycle, isa_name = 64, "AVX-512, 2 FMA units"
+    elif "avx2" in isa and "fma" in isa:
+        per_cycle, isa_name = 32, "AVX2 FMA"
+    elif cpu.get("arch") == "aarch64":
+        per_cycle, isa_name = 16, "NEON 2x128-bit FMA"
+    else:
+        per_cycle, isa_name = 8, "SSE"
+    factor = 1
+    if precision == "int8" and ({"avx512_vnni", "amx_int8", "asimddp"} & isa):
+        factor = 4
+    elif precision == "fp16" and ({"asimdhp", "fphp"} & isa):
+        factor = 2
+    gflops = threads * (mhz / 1000.0) * per_cycle * factor
+    return {"peak_gflops": gflops, "source": f"estimate: {threads} cores x {mhz:.0f} MHz x {per_cycle * factor} "
+                                             f"FLOP/cycle ({isa_name}{', int8 dot product' if factor == 4 else ''})"}
+
+
+def gpu_peak(gpus, precision: str, jetson: Optional[Dict[str, Any]] = None):
+    names = [str(g.get("name", "")).lower() for g in gpus or []]
+    if jetson and "orin nano" in str(jetson.get("model", "")).lower():
+        names.insert(0, "orin nano")
+    for name in names:
+        for key, (peaks, bandwidth, source) in GPU_PEAKS.items():
+            if key in name:
+                return {"peak_gflops": peaks.get(precision, peaks["fp32"]), "bandwidth_gbs": bandwidth,
+                        "source": source}
+    return None
+
+
+def floor_for(env: Dict[str, Any], device: str, precision: str, threads: Optional[int], flops_per_image: float,
+              params: Optional[int], batch_size: int, achieved_ips: Optional[float]) -> Optional[Dict[str, Any]]:
+    if device == "gpu":
+        peak = gpu_peak(env.get("gpus"), precision, env.get("jetson"))
+    else:
+        cpu = env.get("cpu") or {}
+        peak = cpu_peak_gflops(cpu, threads or cpu.get("usable_cores") or 1, precision)
+    if not peak or not flops_per_image:
+        return None
+    compute_ms = flops_per_image / (peak["peak_gflops"] * 1e9) * 1000.0
+    out: Dict[str, Any] = dict(peak)
+    out["compute_floor_ms_per_image"] = compute_ms
+    memory_ms = None
+    if peak.get("bandwidth_gbs") and params:
+        weight_bytes = params * BYTES_PER_WEIGHT.get(precision, 4)
+        memory_ms = weight_bytes / (peak["bandwidth_gbs"] * 1e9) * 1000.0 / batch_size  # weights read once a batch
+        out["memory_floor_ms_per_image"] = memory_ms
+    floor_ms = max(compute_ms, memory_ms or 0.0)
+    out["floor_ms_per_image"] = floor_ms
+    if achieved_ips:
+        achieved_ms = 1000.0 / achieved_ips
+        out["fraction_of_floor"] = floor_ms / achieved_ms  # 1.0 = at the floor
+    return out

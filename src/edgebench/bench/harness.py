@@ -1,0 +1,161 @@
+"""`edgebench bench`: run a suite against an artifacts folder and write one results JSON.
+
+Steps: fingerprint the environment, load the test images once (cached arrays), compute the Keras
+reference logits once (cached beside the results), then one child process per group. Rows are
+written as they complete; Ctrl-C leaves a valid file with every completed row and "complete": false.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from edgebench import data as data_mod
+from edgebench import results
+from edgebench.bench import fingerprint
+from edgebench.bench import suite as suite_mod
+from edgebench.bench.runner import GroupRunner
+from edgebench.util import sha256_file, sha256_path, path_size
+
+REFERENCE_BACKEND = "keras-call"
+
+
+def resolve_artifact(artifacts: Path, fmt: str, precision: str) -> Path:
+    """Path of the exported artifact of `fmt` at `precision` (the export manifest decides)."""
+    if fmt == "keras":
+        p = artifacts / "model.keras"
+        if not p.exists():
+            raise FileNotFoundError(f"{p} does not exist")
+        return p
+    from edgebench.export import manifest
+
+    return Path(manifest.resolve(artifacts, fmt, precision))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _reference_child(job: Dict[str, Any], q) -> None:
+    """Keras logits on the test images, and the model's FLOPs: the yardstick of every row."""
+    try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from edgebench import models, runtimes
+
+        d = np.load(job["data_file"])
+        with runtimes.open(REFERENCE_BACKEND, job["model"]) as rt:
+            logits = rt.infer_all(d["x"].astype(np.float32), 256)
+            complexity = models.count_flops(rt.model)
+            name = rt.model.name
+        np.save(job["out"], logits)
+        q.put({"ok": True, "complexity": complexity, "name": name})
+    except BaseException as exc:
+        q.put({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def _reference(model_path: Path, data_file: Path, cache: Path) -> Dict[str, Any]:
+    meta_file = cache.with_suffix(".json")
+    if cache.exists() and meta_file.exists():
+        import json
+
+        return json.loads(meta_file.read_text())
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_reference_child, args=({"model": str(model_path), "data_file": str(data_file),
+                                                        "out": str(cache)}, q))
+    proc.start()
+    try:
+        msg = q.get(timeout=3600)
+    except queue.Empty:
+        msg = {"ok": False, "error": "reference run timed out"}
+    proc.join()
+    if not msg.get("ok"):
+        raise RuntimeError(f"Keras reference on {model_path} failed: {msg.get('error')}")
+    from edgebench.util import atomic_write_json
+
+    meta = {"complexity": msg["complexity"], "name": msg["name"]}
+    atomic_write_json(meta_file, meta)
+    return meta
+
+
+def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = None, device: str = "local",
+              data_source: Optional[str] = None, test_limit: Optional[int] = None,
+              only: Optional[list] = None, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    artifacts = Path(artifacts_dir).resolve()
+    model_path = artifacts / "model.keras"
+    if not model_path.exists():
+        raise FileNotFoundError(f"{model_path} does not exist: `edgebench train` writes it, `edgebench export` "
+                                f"puts the other formats beside it")
+    suite = suite_mod.load(suite_path)
+    if only:
+        suite.groups = [g for g in suite.groups if g.backend in only]
+        if not suite.groups:
+            raise ValueError(f"--only {only}: no run of suite {suite.name!r} uses these backends")
+    out = Path(out_path).resolve()
+    work = out.parent / ".edgebench-cache"
+    work.mkdir(parents=True, exist_ok=True)
+
+    env = fingerprint.collect()
+    ds = data_mod.load_cifar10(data_source)
+    n = test_limit or suite.test_images
+    x, y = data_mod.subset(ds.x_test, ds.y_test, n, seed=0)
+    model_sha = sha256_file(model_path)
+    key = f"{model_sha[:12]}-{ds.checksum[:12]}-{len(x)}"
+    data_file = work / f"test-{ds.checksum[:12]}-{len(x)}.npz"
+    if not data_file.exists():
+        tmp = data_file.with_name(data_file.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, data_file)
+    ref_file = work / f"reference-{key}.npy"
+    log(f"edgebench bench: {len(suite.groups)} groups on {len(x)} test images ({ds.source}); "
+        f"Keras reference first")
+    ref = _reference(model_path, data_file, ref_file)
+    complexity = ref["complexity"]
+    model = {"name": ref["name"], "path": str(model_path), "sha256": model_sha,
+             "flops_per_image": complexity["flops"], "macs_per_image": complexity["macs"],
+             "params": complexity["params"]}
+    suite_doc = dict(suite.raw, resolved_threads=suite.threads, test_images=len(x),
+                     data={"source": ds.source, "checksum": ds.checksum})
+    doc = results.new_document(device, env, model, suite_doc, git_revision=env.get("git_revision"))
+    writer = results.ResultsWriter(out, doc)
+    runner = GroupRunner(writer, suite, env, model, log=log)
+    usable = env["cpu"]["usable_cores"] or 1
+    job_base = {"data_file": str(data_file), "reference_file": str(ref_file), "pin_threads": suite.pin_threads,
+                "overhead_check": suite.overhead_check, "overhead_batch": 64}
+    t_start = time.perf_counter()
+    try:
+        for i, group in enumerate(suite.groups, 1):
+            from edgebench import runtimes
+
+            cls = runtimes.get(group.backend)
+            log(f"[{i}/{len(suite.groups)}] {group.backend} {group.precision} threads={group.threads}")
+            if group.threads is not None and group.threads > usable:
+                runner.skip_rows(group, "skipped", f"this device has {usable} usable cores, fewer than "
+                                                   f"threads={group.threads}")
+                continue
+            fmt, prec = cls.artifact_for(group.precision)
+            try:
+                art_path = resolve_artifact(artifacts, fmt, prec)
+            except (FileNotFoundError, LookupError, ValueError) as exc:  # manifest errors are LookupErrors
+                runner.skip_rows(group, "skipped", f"no {fmt} {prec} artifact: {exc}")
+                continue
+            artifact = {"path": _relative(art_path, artifacts), "size_bytes": path_size(art_path),
+                        "sha256": sha256_path(art_path), "format": fmt, "precision": prec}
+            runner.run(group, dict(job_base, artifact=str(art_path)), artifact)
+    except KeyboardInterrupt:
+        writer.flush()
+        log(f"\ninterrupted: {len(writer.document['rows'])} completed rows kept in {out} (complete: false)")
+        raise
+    writer.document["wall_seconds"] = time.perf_counter() - t_start
+    writer.finish()
+    log(f"wrote {out} ({len(writer.document['rows'])} rows, {writer.document['wall_seconds'] / 60:.1f} min)")
+    return writer.document

@@ -1,0 +1,186 @@
+"""edgebench tasks: `invoke train export build deploy bench report` (and `invoke demo`).
+
+Thin wrappers over the `edgebench` package. Options come from the flag, then `invoke.yaml`
+(section `edgebench:`), then the defaults here. Failures end with `Exit(message)`.
+Heavy frameworks are imported inside the tasks, so `invoke --list` works without them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
+
+DEFAULTS = {
+    "run": "resnet34",            # artifacts/<run>/
+    "model": "resnet34",
+    "artifacts": "artifacts",
+    "results": "results",
+    "reports": "reports",
+    "data": None,                 # CIFAR-10 source; None: $EDGEBENCH_DATA, else Keras' download
+    "target": "local",
+    "device": "local",
+    "suite": None,                # None: the kit's default suite
+}
+
+
+def _opt(c, name, value):
+    """Flag, then invoke.yaml's `edgebench.<name>`, then the default."""
+    if value not in (None, ""):
+        return value
+    cfg = c.config.get("edgebench", {}) or {}
+    return cfg.get(name, DEFAULTS.get(name))
+
+
+def _run_dir(c, run):
+    return ROOT / _opt(c, "artifacts", None) / _opt(c, "run", run)
+
+
+@task(help={
+    "data": "CIFAR-10 source: cifar-10-python.tar.gz, cifar-10-batches-py/, or a train|test/<class>/ folder or .zip",
+    "model": "registered model (resnet34 = original ImageNet stem, resnet34-cifar = CIFAR stem)",
+    "run": "run name: writes artifacts/<run>/model.keras and train.json",
+    "epochs": "epochs (default 10, as in the seed study)",
+    "batch_size": "batch size (default 64)",
+    "train_limit": "use only this many training images",
+    "seed": "random seed (default 0)",
+})
+def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_limit=None, seed=0):
+    """Train a ResNet34 on CIFAR-10 -> artifacts/<run>/model.keras + train.json (resumes if interrupted)."""
+    from edgebench.train import TrainConfig, train as train_fn
+
+    cfg = TrainConfig(model=_opt(c, "model", model), epochs=int(epochs), batch_size=int(batch_size),
+                      train_limit=int(train_limit) if train_limit else None, seed=int(seed))
+    try:
+        meta = train_fn(cfg, str(_run_dir(c, run)), data_source=_opt(c, "data", data))
+    except (ValueError, FileNotFoundError) as exc:
+        raise Exit(f"train: {exc}")
+    print(f"test top-1 {meta['test_top1']:.4f}, {meta['train_seconds'] / 60:.1f} min -> {_run_dir(c, run)}")
+
+
+@task(help={
+    "run": "run name (artifacts/<run>/model.keras)",
+    "formats": "comma-separated subset of: savedmodel,onnx,onnx-int8,tflite-fp32,tflite-fp16,tflite-int8,tensorrt-*",
+    "data": "CIFAR-10 source for calibration and parity images",
+    "parity_images": "test images each artifact is compared on (default 1000)",
+})
+def export(c, run=None, formats=None, data=None, parity_images=1000):
+    """Export model.keras to SavedModel, ONNX (FP32, INT8), TFLite (FP32/FP16/INT8) + manifest.json."""
+    from edgebench.export import export_all, manifest as manifest_mod
+
+    model = _run_dir(c, run) / "model.keras"
+    if not model.exists():
+        raise Exit(f"export: {model} does not exist; run `invoke train` first")
+    fmts = formats.split(",") if formats else None
+    man = export_all(model, formats=fmts, data_source=_opt(c, "data", data), parity_images=int(parity_images))
+    bad = manifest_mod.failed(man)
+    if bad:
+        raise Exit("export: failed: " + ", ".join(f"{a['name']} ({a.get('error') or 'parity'})" for a in bad))
+
+
+@task(help={
+    "target": "container target: x86-cpu, x86-cuda, jetson-jp512 (containers/<target>/target.yaml)",
+    "base_image": "override the target's base image",
+    "platform": "build platform, e.g. linux/arm64",
+    "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy",
+    "no_cache": "build without Docker's layer cache",
+    "smoke_test": "run the smoke test in the image after building (default on)",
+})
+def build(c, target="x86-cpu", base_image=None, platform=None, ca_bundle=None, no_cache=False, smoke_test=True):
+    """Render containers/<target> through templates/Dockerfile.j2 and build the image (docker SDK)."""
+    from edgebench.docker.build import build_image
+    from edgebench.docker.errors import DockerError
+
+    try:
+        res = build_image(target, base_image=base_image, platform=platform, ca_bundle=ca_bundle,
+                          no_cache=no_cache, smoke_test=smoke_test)
+    except (DockerError, ValueError, KeyError) as exc:
+        raise Exit(f"build: {exc}")
+    print(f"{res.tag} ({res.image_id}) built in {res.seconds:.0f} s; log {res.log_path}")
+
+
+@task
+def deploy(c, target=None):
+    """Ship images to devices (registry push/pull or docker save/load over SSH): not implemented yet."""
+    raise Exit("deploy: not implemented yet (fleet deployment is planned work, not an open issue); "
+               "for now `invoke build` on the device itself, then `invoke bench --target <target>`")
+
+
+@task(help={
+    "target": "local (this host, no container) or a container target (x86-cpu, x86-cuda, jetson-jp512)",
+    "run": "run name (artifacts/<run>/)",
+    "suite": "suite YAML (default: the kit's default suite)",
+    "device": "name of this device in the results",
+    "data": "CIFAR-10 source for the test images",
+    "test_limit": "use only this many test images",
+    "only": "comma-separated backends to run",
+    "out": "results JSON (default results/<run>-<device>-<target>.json)",
+})
+def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None):
+    """Run the benchmark suite on this host (--target local) or inside a target's container."""
+    target = _opt(c, "target", target)
+    device = _opt(c, "device", device)
+    artifacts = _run_dir(c, run)
+    results_dir = ROOT / _opt(c, "results", None)
+    out = Path(out) if out else results_dir / f"{artifacts.name}-{device}-{target}.json"
+    suite = _opt(c, "suite", suite)
+    if target == "local":
+        from edgebench.bench.harness import run_bench
+
+        try:
+            run_bench(str(artifacts), str(out), suite_path=suite, device=device, data_source=_opt(c, "data", data),
+                      test_limit=int(test_limit) if test_limit else None, only=only.split(",") if only else None,
+                      log=lambda m: print(m, file=sys.stderr, flush=True))
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            raise Exit(f"bench: {exc}")
+    else:
+        from edgebench.docker.errors import DockerError
+        from edgebench.docker.run import bench_in_container
+
+        extra = []
+        if test_limit:
+            extra += ["--test-limit", str(test_limit)]
+        if only:
+            extra += ["--only"] + only.split(",")
+        try:
+            out = bench_in_container(target, artifacts, out.parent, suite_path=suite, device_name=device,
+                                     data_source=_opt(c, "data", data), results_name=out.name, extra_args=extra)
+        except (DockerError, ValueError, FileNotFoundError) as exc:
+            raise Exit(f"bench: {exc}")
+    print(out)
+
+
+@task(help={
+    "results": "comma-separated results JSON files (default: every results/*.json)",
+    "out": "report folder (default reports/)",
+    "title": "report title",
+    "reference": "include the seed study's imported table (default on)",
+})
+def report(c, results=None, out=None, title=None, reference=True):
+    """Render report.html and report.md from results JSON files (never re-runs anything)."""
+    from edgebench.report import render_report
+
+    paths = results.split(",") if results else sorted(str(p) for p in (ROOT / _opt(c, "results", None)).glob("*.json"))
+    if not paths:
+        raise Exit("report: no results JSON given and none in results/; run `invoke bench` first")
+    html, md = render_report(paths, str(ROOT / (out or _opt(c, "reports", None))), title=title,
+                             include_reference=reference)
+    print(f"report: {html}\n        {md}")
+
+
+@task(help={"data": "CIFAR-10 source (offline: ../shared/data/cifar10/cifar10-jpeg.zip or the official archive)"})
+def demo(c, data=None):
+    """The whole pipeline on this machine, short: train (2 epochs, 10k images), export, bench, report."""
+    data = _opt(c, "data", data)
+    run = "demo"
+    c.config.setdefault("edgebench", {})
+    train(c, data=data, run=run, epochs=2, train_limit=10000)
+    export(c, run=run, data=data, parity_images=1000)
+    bench(c, target="local", run=run, suite=str(ROOT / "src/edgebench/suites/demo.yaml"), device="local",
+          data=data, out=str(ROOT / "results" / "demo-local.json"))
+    report(c, results=str(ROOT / "results" / "demo-local.json"), out=str(ROOT / "reports" / "demo"),
+           title="edgebench demo (this machine)")

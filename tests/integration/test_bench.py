@@ -1,0 +1,151 @@
+"""The benchmark harness end to end on real backends (Keras, ONNX Runtime, TFLite) and real CIFAR-10 images."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgebench import results
+from edgebench.bench.harness import run_bench
+
+pytestmark = pytest.mark.slow
+
+QUICK = {"latency": {"batch_size": 1, "min_iterations": 10, "min_seconds": 0.3, "warmup_iterations": 2,
+                     "warmup_seconds": 0.1},
+         "throughput": {"batch_sizes": [8, 64], "min_iterations": 3, "min_seconds": 0.3, "warmup_iterations": 1,
+                        "warmup_seconds": 0.1},
+         "testset": {"batch_size": 32, "repeats": 2}}
+
+
+def _suite(tmp_path, runs, name="t", **top):
+    doc = dict({"name": name, "threads": [1], "test_images": 256, "scenarios": QUICK, "runs": runs}, **top)
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return str(p)
+
+
+@pytest.fixture(scope="module")
+def artifacts(trained_model_dir, tmp_path_factory, cifar_source):
+    from edgebench.export import export_all
+
+    d = tmp_path_factory.mktemp("artifacts")
+    shutil.copy(trained_model_dir / "model.keras", d / "model.keras")
+    export_all(d / "model.keras", formats=["onnx-fp32", "tflite-fp32"], data_source=cifar_source, parity_images=128,
+               log=None)
+    return d
+
+
+def test_end_to_end_rows(artifacts, cifar_source, tmp_path):
+    out = tmp_path / "r.json"
+    suite = _suite(tmp_path, [{"backend": "keras"}, {"backend": "onnxruntime", "precisions": ["fp32", "int8"]},
+                              {"backend": "tflite"}, {"backend": "tensorrt", "precisions": ["fp16"]}],
+                   overhead_check=True)
+    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    doc = results.load(out)
+    assert doc["complete"] and doc["model"]["flops_per_image"] == 149_530_624
+    assert doc["environment"]["cpu"]["logical_cores"] >= 1
+    rows = {r["id"]: r for r in doc["rows"]}
+    ok = [r for r in doc["rows"] if r["status"] == "ok"]
+    assert {r["backend"] for r in ok} == {"keras", "onnxruntime", "tflite"}
+    for r in ok:
+        acc = r["accuracy"]
+        assert acc["images"] == 256 and acc["reference_top1"] is not None and acc["top1_agreement"] is not None
+        assert r["telemetry"]["cpu_percent_mean"] is not None and r["throughput_ips"] > 0
+        assert r["artifact"]["sha256"] and r["cold_start"]["load_s"] > 0
+        assert r["gflops_achieved"] > 0 and r["floor"]["peak_gflops"] > 0
+    # FP32 backends agree with Keras
+    assert rows["onnxruntime-fp32-t1-b8-throughput"]["accuracy"]["max_abs_logit_diff"] < 1e-3
+    assert rows["keras-fp32-t1-b32-testset"]["accuracy"]["top1_agreement"] == 1.0
+    lat = rows["onnxruntime-fp32-t1-b1-latency"]["latency_ms"]
+    assert lat["n"] >= 10 and len(lat["raw"]) == lat["n"] and 0 < lat["median"] <= lat["p99"]
+    testset = rows["tflite-fp32-t1-b32-testset"]["testset"]
+    assert testset["repeats"] == 2 and testset["min_s"] <= testset["avg_s"] <= testset["max_s"]
+    # harness overhead measured beside a bare loop
+    assert "overhead" in rows["onnxruntime-fp32-t1-b64-throughput"]["extra"]["harness_overhead"]
+    # what this machine lacks is a row with the reason, not a gap
+    int8 = rows["onnxruntime-int8-t1-b1-latency"]
+    assert int8["status"] == "skipped" and "int8" in int8["reason"]
+    trt = rows["tensorrt-fp16-tdef-b1-latency"]
+    assert trt["status"] == "skipped" and "tensorrt" in trt["reason"]
+
+
+def _cpu_percent(artifacts, cifar_source, tmp_path, threads, pin):
+    out = tmp_path / f"t{threads}.json"
+    scen = {"throughput": {"batch_sizes": [64], "min_iterations": 5, "min_seconds": 2.0, "warmup_iterations": 2,
+                           "warmup_seconds": 0.3}}
+    suite = _suite(tmp_path, [{"backend": "onnxruntime"}], name=f"threads{threads}", threads=[threads],
+                   pin_threads=pin, scenarios=scen, test_images=64)
+    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    row = results.load(out)["rows"][0]
+    assert row["status"] == "ok", row["reason"]
+    return row
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="thread scaling needs at least 2 cores")
+def test_threads_take_effect(artifacts, cifar_source, tmp_path):
+    """threads=1 really uses one core: measured CPU%, with the framework setting alone (no pinning)."""
+    one = _cpu_percent(artifacts, cifar_source, tmp_path, 1, pin=False)
+    two = _cpu_percent(artifacts, cifar_source, tmp_path, 2, pin=False)
+    cpu1, cpu2 = one["telemetry"]["cpu_percent_mean"], two["telemetry"]["cpu_percent_mean"]
+    assert cpu1 <= 125, f"threads=1 used {cpu1:.0f}% CPU"
+    assert cpu2 > 1.3 * cpu1, f"threads=2 used {cpu2:.0f}% vs {cpu1:.0f}% at threads=1"
+    assert not [w for w in one["warnings"] if "not honoured" in w]
+    pinned = _cpu_percent(artifacts, cifar_source, tmp_path, 1, pin=True)
+    assert pinned["extra"]["affinity"] == [sorted(os.sched_getaffinity(0))[0]]
+
+
+def test_crashing_backend_becomes_failed_rows(artifacts, cifar_source, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_BACKENDS", "crash=edgebench_test_backends:Crash")
+    monkeypatch.setenv("EDGEBENCH_CRASH_AT", "8")  # after the accuracy pass (64 images / 32) and a few latency calls
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1] / "plugins"))
+    out = tmp_path / "crash.json"
+    suite = _suite(tmp_path, [{"backend": "crash"}, {"backend": "onnxruntime"}], test_images=64)
+    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    doc = results.load(out)
+    assert doc["complete"]
+    crash = [r for r in doc["rows"] if r["backend"] == "crash"]
+    assert crash and all(r["status"] == "failed" for r in crash)
+    assert "signal 11" in crash[0]["reason"]
+    assert crash[0]["accuracy"] is not None  # what it measured before dying is kept
+    assert all(r["status"] == "ok" for r in doc["rows"] if r["backend"] == "onnxruntime")
+
+
+def test_interrupted_sweep_keeps_completed_rows(artifacts, cifar_source, tmp_path):
+    out = tmp_path / "int.json"
+    plugins = str(Path(__file__).resolve().parents[1] / "plugins")
+    slow = dict(QUICK, latency=dict(QUICK["latency"], min_seconds=60))
+    suite = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["throughput"]},
+                              {"backend": "sleepy", "scenarios": ["latency"]}], scenarios=slow, test_images=64)
+    env = dict(os.environ, EDGEBENCH_BACKENDS="sleepy=edgebench_test_backends:Sleepy",
+               PYTHONPATH=plugins + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench", "bench", "--artifacts", str(artifacts), "--out",
+                             str(out), "--suite", suite, "--data", cifar_source], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if _first_group_done(out):
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # the sleepy group is inside its 60 s latency run now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    doc = results.load(out)  # still a valid file
+    assert doc["complete"] is False
+    assert [r["backend"] for r in doc["rows"]] == ["onnxruntime", "onnxruntime"]
+    assert all(r["status"] == "ok" for r in doc["rows"])
+    assert "interrupted" in err
+
+
+def _first_group_done(out):
+    """The results file is rewritten after every row: both onnxruntime rows in means the sleepy group runs."""
+    try:
+        return len(json.loads(out.read_text()).get("rows", [])) >= 2
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,64 @@
+import threading
+import time
+
+from edgebench.bench import fingerprint, floor
+from edgebench.bench.telemetry import Sampler, parse_tegrastats
+
+# A tegrastats line as JetPack 5.1 prints it on an Orin Nano
+ORIN = ("RAM 2448/7620MB (lfb 1x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@1510,1%@1510,0%@1510,0%@1510,off,"
+        "0%@1510] EMC_FREQ 0%@2133 GR3D_FREQ 37%@[624] VIC_FREQ 729 APE 200 CV0@45.437C CPU@47.875C "
+        "GPU@44.937C tj@47.875C VDD_IN 7336mW/4336mW VDD_CPU_GPU_CV 2483mW/483mW VDD_SOC 1329mW/1329mW")
+
+
+def test_parse_tegrastats():
+    p = parse_tegrastats(ORIN)
+    assert p["rails_mw"] == {"VDD_IN": 7336, "VDD_CPU_GPU_CV": 2483, "VDD_SOC": 1329}
+    assert p["gpu_util"] == 37
+    assert p["ram_used_mb"] == 2448
+    assert p["cpu_percent"] == [2, 1, 0, 0, None, 0]
+
+
+def test_sampler_sees_a_busy_thread():
+    stop = time.time() + 0.8
+
+    def spin():
+        while time.time() < stop:
+            pass
+
+    with Sampler(interval=0.1, tegrastats="") as s:
+        t = threading.Thread(target=spin)
+        t.start()
+        t.join()
+    summary = s.summary(images=100)
+    assert summary["samples"] >= 5
+    assert summary["cpu_percent_mean"] > 40  # one busy thread is ~100% of a core
+    assert summary["rss_peak_mb"] > 1
+    assert summary["power_w_mean"] is None and summary["energy_j_per_image"] is None  # no power source here
+
+
+def test_nv_tegra_release():
+    text = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n"
+    assert fingerprint.parse_nv_tegra_release(text)["l4t"] == "R35.4.1"
+    assert fingerprint.parse_nv_tegra_release(text)["jetpack"] == "5.1.2"
+    assert fingerprint.parse_nv_tegra_release("garbage") is None
+
+
+def test_fingerprint_has_what_reports_need():
+    env = fingerprint.collect()
+    for key in ("cpu", "memory_gb", "gpus", "jetson", "container", "versions", "python"):
+        assert key in env
+    assert env["cpu"]["logical_cores"] >= 1
+
+
+def test_floor_cpu_and_gpu():
+    cpu = {"arch": "x86_64", "mhz": 2000.0, "isa": ["avx2", "avx512f", "fma", "avx512_vnni"], "usable_cores": 2}
+    f = floor.floor_for({"cpu": cpu}, "cpu", "fp32", 1, 150e6, 21e6, 64, achieved_ips=500.0)
+    assert f["peak_gflops"] == 128.0  # 1 core x 2 GHz x 64 FLOP/cycle
+    assert abs(f["compute_floor_ms_per_image"] - 150e6 / 128e9 * 1000) < 1e-9
+    assert 0 < f["fraction_of_floor"] < 1
+    assert floor.floor_for({"cpu": cpu}, "cpu", "int8", 1, 150e6, None, 1, None)["peak_gflops"] == 512.0
+    env = {"gpus": [], "jetson": {"model": "NVIDIA Orin Nano Developer Kit"}}
+    g = floor.floor_for(env, "gpu", "fp16", None, 2.3e9, 21e6, 1, achieved_ips=100.0)
+    assert g["peak_gflops"] == 10240.0 and g["bandwidth_gbs"] == 68.0
+    assert g["floor_ms_per_image"] == max(g["compute_floor_ms_per_image"], g["memory_floor_ms_per_image"])
+    assert floor.floor_for({"gpus": [{"name": "Unknown GPU"}]}, "gpu", "fp32", None, 1e9, None, 1, None) is None
