@@ -28,7 +28,8 @@ A row is one backend x precision x threads x batch size x scenario:
       "telemetry": {"cpu_percent_mean", "cpu_percent_max", "per_core_percent_mean", "rss_peak_mb",
                     "gpu_util_mean", "gpu_mem_mb", "power_w_mean", "energy_j_per_image", ...} | null,
       "gflops_achieved": float | null, "floor": {...} | null, "warnings": [text, ...],
-      "extra": {...} | null   # affinity, backend versions, harness overhead, traceback of a failure
+      "extra": {...} | null,  # affinity, backend versions, harness overhead, traceback of a failure
+      "compute": "cpu" | "gpu" | null   # where the backend runs its arithmetic
     }
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ SCENARIOS = ("latency", "throughput", "testset")
 ROW_KEYS = (
     "id", "backend", "precision", "threads", "batch_size", "scenario", "status", "reason", "artifact",
     "cold_start", "latency_ms", "throughput_ips", "testset", "accuracy", "telemetry", "gflops_achieved",
-    "floor", "warnings", "extra",
+    "floor", "warnings", "extra", "compute",
 )
 
 

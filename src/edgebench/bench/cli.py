@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="CIFAR-10 source (default: $EDGEBENCH_DATA, else Keras' download)")
     p.add_argument("--test-limit", type=int, help="use only this many test images (quick runs, tests)")
     p.add_argument("--only", nargs="+", metavar="BACKEND", help="run only these backends of the suite")
+    p.add_argument("--reference", default="keras-call",
+                   help="backend whose FP32 logits every row is compared with (default: the Keras model; "
+                        "'onnxruntime' where TensorFlow is absent)")
     p.set_defaults(func=_cmd_bench)
 
 
@@ -27,7 +30,8 @@ def _cmd_bench(args) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     doc = run_bench(args.artifacts, args.out, suite_path=args.suite, device=args.device, data_source=args.data,
-                    test_limit=args.test_limit, only=args.only, log=log)
+                    test_limit=args.test_limit, only=args.only,
+                    reference=args.reference, log=log)
     failed = [r for r in doc["rows"] if r["status"] == "failed"]
     print(args.out)
     if failed:

@@ -6,6 +6,7 @@ written as they complete; Ctrl-C leaves a valid file with every completed row an
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -20,7 +21,7 @@ from edgebench import results
 from edgebench.bench import fingerprint
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.runner import GroupRunner
-from edgebench.util import sha256_file, sha256_path, path_size
+from edgebench.util import atomic_write_json, path_size, sha256_path
 
 REFERENCE_BACKEND = "keras-call"
 
@@ -45,16 +46,18 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _reference_child(job: Dict[str, Any], q) -> None:
-    """Keras logits on the test images, and the model's FLOPs: the yardstick of every row."""
+    """Reference logits on the test images (the yardstick of every row), and the model's FLOPs when the
+    reference is the Keras model itself."""
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from edgebench import models, runtimes
 
         d = np.load(job["data_file"])
-        with runtimes.open(REFERENCE_BACKEND, job["model"]) as rt:
+        with runtimes.open(job["backend"], job["artifact"]) as rt:
             logits = rt.infer_all(d["x"].astype(np.float32), 256)
-            complexity = models.count_flops(rt.model)
-            name = rt.model.name
+            keras_model = getattr(rt, "model", None) if job["backend"].startswith("keras") else None
+            complexity = models.count_flops(keras_model) if keras_model is not None else None
+            name = keras_model.name if keras_model is not None else None
         np.save(job["out"], logits)
         q.put({"ok": True, "complexity": complexity, "name": name})
     except BaseException as exc:
@@ -62,16 +65,14 @@ def _reference_child(job: Dict[str, Any], q) -> None:
         raise
 
 
-def _reference(model_path: Path, data_file: Path, cache: Path) -> Dict[str, Any]:
+def _reference(backend: str, artifact: Path, data_file: Path, cache: Path) -> Dict[str, Any]:
     meta_file = cache.with_suffix(".json")
     if cache.exists() and meta_file.exists():
-        import json
-
         return json.loads(meta_file.read_text())
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=_reference_child, args=({"model": str(model_path), "data_file": str(data_file),
-                                                        "out": str(cache)}, q))
+    proc = ctx.Process(target=_reference_child, args=({"backend": backend, "artifact": str(artifact),
+                                                        "data_file": str(data_file), "out": str(cache)}, q))
     proc.start()
     try:
         msg = q.get(timeout=3600)
@@ -79,22 +80,35 @@ def _reference(model_path: Path, data_file: Path, cache: Path) -> Dict[str, Any]
         msg = {"ok": False, "error": "reference run timed out"}
     proc.join()
     if not msg.get("ok"):
-        raise RuntimeError(f"Keras reference on {model_path} failed: {msg.get('error')}")
-    from edgebench.util import atomic_write_json
-
-    meta = {"complexity": msg["complexity"], "name": msg["name"]}
+        raise RuntimeError(f"reference ({backend} on {artifact}) failed: {msg.get('error')}")
+    meta = {"complexity": msg["complexity"], "name": msg["name"], "backend": backend}
     atomic_write_json(meta_file, meta)
     return meta
 
 
+def _train_metadata(artifacts: Path) -> Dict[str, Any]:
+    p = artifacts / "train.json"
+    try:
+        return json.loads(p.read_text()) if p.exists() else {}
+    except ValueError:
+        return {}
+
+
 def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = None, device: str = "local",
               data_source: Optional[str] = None, test_limit: Optional[int] = None,
-              only: Optional[list] = None, log: Callable[[str], None] = print) -> Dict[str, Any]:
+              only: Optional[list] = None, reference: str = REFERENCE_BACKEND,
+              log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """reference: the backend whose FP32 logits every row is compared with: the Keras model by default;
+    `onnxruntime` (model.onnx, itself checked against Keras at export) where TensorFlow is absent."""
+    from edgebench import runtimes
+
     artifacts = Path(artifacts_dir).resolve()
-    model_path = artifacts / "model.keras"
-    if not model_path.exists():
-        raise FileNotFoundError(f"{model_path} does not exist: `edgebench train` writes it, `edgebench export` "
-                                f"puts the other formats beside it")
+    if not artifacts.is_dir():
+        raise FileNotFoundError(f"{artifacts}: no such artifacts folder (`edgebench train` and `edgebench export` "
+                                f"fill it)")
+    ref_cls = runtimes.get(reference)
+    ref_fmt, ref_prec = ref_cls.artifact_for("fp32")
+    model_path = resolve_artifact(artifacts, ref_fmt, ref_prec)
     suite = suite_mod.load(suite_path)
     if only:
         suite.groups = [g for g in suite.groups if g.backend in only]
@@ -108,21 +122,22 @@ def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = Non
     ds = data_mod.load_cifar10(data_source)
     n = test_limit or suite.test_images
     x, y = data_mod.subset(ds.x_test, ds.y_test, n, seed=0)
-    model_sha = sha256_file(model_path)
+    model_sha = sha256_path(model_path)
     key = f"{model_sha[:12]}-{ds.checksum[:12]}-{len(x)}"
     data_file = work / f"test-{ds.checksum[:12]}-{len(x)}.npz"
     if not data_file.exists():
         tmp = data_file.with_name(data_file.name + f".{os.getpid()}.tmp.npz")
         np.savez(tmp, x=x, y=y)
         os.replace(tmp, data_file)
-    ref_file = work / f"reference-{key}.npy"
+    ref_file = work / f"reference-{reference}-{key}.npy"
     log(f"edgebench bench: {len(suite.groups)} groups on {len(x)} test images ({ds.source}); "
-        f"Keras reference first")
-    ref = _reference(model_path, data_file, ref_file)
-    complexity = ref["complexity"]
-    model = {"name": ref["name"], "path": str(model_path), "sha256": model_sha,
-             "flops_per_image": complexity["flops"], "macs_per_image": complexity["macs"],
-             "params": complexity["params"]}
+        f"reference ({reference}) first")
+    ref = _reference(reference, model_path, data_file, ref_file)
+    trained = _train_metadata(artifacts)
+    complexity = ref["complexity"] or trained.get("complexity") or {}
+    model = {"name": ref["name"] or trained.get("model"), "path": str(model_path), "sha256": model_sha,
+             "reference_backend": reference, "flops_per_image": complexity.get("flops"),
+             "macs_per_image": complexity.get("macs"), "params": complexity.get("params")}
     suite_doc = dict(suite.raw, resolved_threads=suite.threads, test_images=len(x),
                      data={"source": ds.source, "checksum": ds.checksum})
     doc = results.new_document(device, env, model, suite_doc, git_revision=env.get("git_revision"))

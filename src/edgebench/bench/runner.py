@@ -299,7 +299,7 @@ class GroupRunner:
             warnings.append(f"threads={group.threads} not honoured: the process used {cpu:.0f}% CPU")
         if state["accuracy"] is None:
             warnings.append("no accuracy measured for this row")
-        row = results.new_row(group.backend, group.precision, group.threads, b, scenario, **fields)
+        row = results.new_row(group.backend, group.precision, group.threads, b, scenario, compute=device, **fields)
         row["warnings"] = warnings
         row["extra"] = extra
         return row

@@ -1,0 +1,89 @@
+"""`edgebench report`: results JSON (and imported CSV) in, report.html + report.md out.
+
+Registered by edgebench.cli through `add_parser(subparsers)`. Imports stay light (jinja2, no
+TensorFlow), so the command runs in any container and on a laptop.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "report", help="render report.html + report.md from results JSON files",
+        description="Render an HTML report (self-contained, charts inline) and a Markdown report from "
+                    "results JSON files, with a table per device and scenario, charts, the environment of "
+                    "each device, comparisons between files (the first file against each other one) and "
+                    "the seed study's table as a reference. Unreadable files are named and skipped.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="CSV import (--import-csv): a header row with at least `backend` and `scenario`; other "
+               "columns: device, precision, threads, batch_size, status, reason, avg_s, max_s, min_s, "
+               "repeats, images, mean_ms, p50_ms, p90_ms, p95_ms, p99_ms, min_ms, max_ms, std_ms, "
+               "throughput_ips, top1, size_mb, cpu_percent, power_w, energy_j_per_image, gpu_util, gflops, "
+               "note. See edgebench.report.csvimport.",
+    )
+    p.add_argument("results", nargs="*", metavar="RESULTS.json", help="results files (edgebench bench output)")
+    p.add_argument("--out", default="report", help="output folder (default: ./report)")
+    p.add_argument("--title", help="report title (default: 'edgebench report')")
+    p.add_argument("--baseline", default="keras",
+                   help="backend that speed-ups are measured against, FP32 at the same threads (default: keras)")
+    p.add_argument("--no-reference", action="store_true", help="leave out the seed study's reference table")
+    p.add_argument("--import-csv", action="append", default=[], metavar="FILE",
+                   help="external measurements to include, as CSV (repeatable); also written as results "
+                        "JSON to OUT/imported/ so they can be re-rendered")
+    p.add_argument("--source", help="where the CSV numbers come from (required with --import-csv)")
+    p.add_argument("--note", help="a note shown with the imported numbers")
+    p.add_argument("--device", help="device name for CSV rows without a `device` column")
+    p.add_argument("--templates", help="folder with report.html.j2 / report.md.j2 to use instead of the kit's")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from edgebench import results
+    from edgebench.report import import_csv, render_report
+    from edgebench.report.data import slug
+    from edgebench.util import atomic_write_json
+
+    if not args.results and not args.import_csv and args.no_reference:
+        print("edgebench report: nothing to report (give results files, --import-csv, or keep the reference)",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    extra = []
+    failed_imports = 0
+    for csv_path in args.import_csv:
+        try:
+            docs = import_csv(csv_path, source=args.source, note=args.note, device=args.device)
+        except results.ResultsError as exc:
+            print(f"edgebench report: skipped {exc.path}: {exc.reason}", file=sys.stderr)
+            failed_imports += 1
+            continue
+        for doc in docs:
+            dest = out / "imported" / f"{Path(csv_path).stem}-{slug(doc['device'])}.json"
+            atomic_write_json(dest, doc)
+            extra.append((doc, str(dest)))
+    html, md = render_report(args.results, out, title=args.title, include_reference=not args.no_reference,
+                             baseline=args.baseline, extra_documents=extra, template_dir=args.templates)
+    print(f"report: {html}")
+    print(f"report: {md}")
+    readable = _readable(args.results)
+    if (args.results or args.import_csv) and not readable and not extra:
+        print("edgebench report: none of the given files could be read", file=sys.stderr)
+        return 1
+    return 1 if failed_imports and not extra and not readable else 0
+
+
+def _readable(paths) -> int:
+    from edgebench import results
+
+    n = 0
+    for p in paths:
+        try:
+            results.load(p)
+            n += 1
+        except results.ResultsError:
+            pass
+    return n

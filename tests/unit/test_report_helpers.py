@@ -1,0 +1,92 @@
+"""Builders of made-up results documents for the report tests (test data only: never shipped as results).
+
+Imported by tests/unit/test_report*.py and, by path, by tests/integration/test_report_browser.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from edgebench import results
+
+# made-up speeds (images per second at 1 thread) and top-1 accuracy of each backend x precision
+SPEC = {
+    ("keras", "fp32"): (70.0, 0.790),
+    ("onnxruntime", "fp32"): (180.0, 0.790),
+    ("onnxruntime", "int8"): (320.0, 0.781),
+    ("tflite", "int8"): (350.0, None),     # timed, accuracy not measured: must be marked
+}
+
+
+def _latency(rng: np.random.RandomState, mean_ms: float, n: int = 200, spread: float = 0.04) -> Dict[str, Any]:
+    raw = (mean_ms * rng.lognormal(0.0, spread, n)).tolist()
+    a = np.asarray(raw)
+    return {"mean": float(a.mean()), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+            "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)), "std": float(a.std(ddof=1)),
+            "cv": float(a.std(ddof=1) / a.mean()), "min": float(a.min()), "max": float(a.max()), "n": n, "raw": raw}
+
+
+def make_doc(device: str = "x86-test", speed: float = 1.0, threads=(1, 2), seed: int = 0,
+             spread: float = 0.04, with_failures: bool = True, batches=(1, 8, 32, 64)) -> Dict[str, Any]:
+    """A complete made-up results document; `speed` scales every rate (2.0 = twice as fast)."""
+    rng = np.random.RandomState(seed)
+    env = {"hostname": device, "os": "Linux 6.1", "python": "3.11.7",
+           "cpu": {"model": "Test CPU @ 2.0GHz", "arch": "x86_64", "logical_cores": max(threads),
+                   "usable_cores": max(threads), "physical_cores": max(threads), "isa": ["avx2", "avx512f"]},
+           "memory_gb": 16.0, "gpus": [], "jetson": None,
+           "versions": {"tensorflow-cpu": "2.12.1", "onnxruntime": "1.19.2"}, "git_revision": "0123456789ab"}
+    model = {"name": "resnet34-cifar", "path": "model.keras", "sha256": "ab" * 32,
+             "flops_per_image": 2318804992, "macs_per_image": 1159402496, "params": 21299146}
+    doc = results.new_document(device, env, model, {"name": "test-suite"}, git_revision="0123456789abcdef")
+    for (backend, precision), (ips1, top1) in SPEC.items():
+        acc = None
+        if top1 is not None:
+            acc = {"top1": top1, "images": 10000, "reference_top1": 0.790, "delta_top1": top1 - 0.790,
+                   "max_abs_logit_diff": 0.0 if backend == "keras" else 0.02, "top1_agreement": 0.99}
+        size = {"path": f"{backend}-{precision}", "size_bytes": 85_000_000 if precision == "fp32" else 22_000_000,
+                "sha256": f"{backend}{precision}"}
+        for t in threads:
+            ips = ips1 * speed * (t ** 0.85)
+            tel = {"cpu_percent_mean": 95.0 * t, "rss_peak_mb": 900.0}
+            secs = [10000 / ips * f for f in (1.0, 1.01, 0.99)]
+            doc["rows"].append(results.new_row(
+                backend, precision, t, 64, "testset", artifact=size, accuracy=acc, telemetry=tel,
+                testset={"repeats": 3, "images": 10000, "seconds": secs, "avg_s": sum(secs) / 3,
+                         "max_s": max(secs), "min_s": min(secs)}))
+            lat = _latency(rng, 1000.0 / (ips * 0.6), spread=spread)
+            doc["rows"].append(results.new_row(
+                backend, precision, t, 1, "latency", artifact=size, telemetry=tel, latency_ms=lat,
+                throughput_ips=1000.0 / lat["mean"], cold_start={"load_s": 1.2, "first_inference_s": 0.3}))
+            for b in batches:
+                bips = ips * min(1.0, 0.55 + 0.15 * np.log2(b) / 2)
+                lat = _latency(rng, b * 1000.0 / bips, n=60, spread=spread)
+                doc["rows"].append(results.new_row(
+                    backend, precision, t, b, "throughput", artifact=size, telemetry=tel, latency_ms=lat,
+                    throughput_ips=b * 1000.0 / lat["mean"]))
+    if with_failures:
+        doc["rows"].append(results.new_row("tensorrt", "fp16", None, 1, "latency", status="skipped",
+                                           reason="TensorRT is not installed on this machine"))
+        doc["rows"].append(results.new_row("savedmodel", "fp32", 1, 1, "latency", status="failed",
+                                           reason="child process crashed: Segmentation fault (signal 11)"))
+    doc["complete"] = True
+    return results.validate(doc)
+
+
+def write(path: Path, doc: Dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def write_set(folder: Path) -> List[Path]:
+    """Two runs of one device (the second ~25% faster), a second device, and one corrupt file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a = write(folder / "x86-monday.json", make_doc("x86-test", 1.0, seed=1))
+    b = write(folder / "x86-friday.json", make_doc("x86-test", 1.25, seed=2))
+    c = write(folder / "arm.json", make_doc("arm-test", 0.4, threads=(1, 3, 6), seed=3, with_failures=False))
+    bad = folder / "truncated.json"
+    bad.write_text(a.read_text()[:500])
+    return [a, b, c, bad]
