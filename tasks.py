@@ -86,7 +86,7 @@ def export(c, run=None, formats=None, data=None, parity_images=1000):
     "target": "container target: x86-cpu, x86-cuda, jetson-jp512 (containers/<target>/target.yaml)",
     "base_image": "override the target's base image",
     "platform": "build platform, e.g. linux/arm64",
-    "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy",
+    "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy (default $EDGEBENCH_CA_BUNDLE)",
     "no_cache": "build without Docker's layer cache",
     "smoke_test": "run the smoke test in the image after building (default on)",
 })
@@ -96,7 +96,8 @@ def build(c, target="x86-cpu", base_image=None, platform=None, ca_bundle=None, n
     from edgebench.docker.errors import DockerError
 
     try:
-        res = build_image(target, base_image=base_image, platform=platform, ca_bundle=ca_bundle,
+        res = build_image(target, base_image=base_image, platform=platform,
+                          ca_bundle=ca_bundle or os.environ.get("EDGEBENCH_CA_BUNDLE"),
                           no_cache=no_cache, smoke_test=smoke_test)
     except (DockerError, ValueError, KeyError) as exc:
         raise Exit(f"build: {exc}")

@@ -1,0 +1,164 @@
+"""Container targets: `containers/<target>/target.yaml` loaded and validated into a `Target`."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from edgebench.docker.errors import TargetError
+
+GPU_MODES = ("none", "nvidia-runtime", "device-requests")
+PYTHON_ENVS = ("venv", "system")
+KNOWN_BACKENDS = ("keras", "keras-call", "savedmodel", "savedmodel-xla", "tflite", "onnxruntime",
+                  "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "tftrt")
+
+# key -> (python type(s), required, what it is)
+SCHEMA: Dict[str, Tuple[Tuple[type, ...], bool, str]] = {
+    "name": ((str,), True, "target name, the folder's name"),
+    "description": ((str,), False, "one line"),
+    "base_image": ((str,), True, "image the Dockerfile starts FROM"),
+    "platform": ((str,), True, "os/arch, e.g. linux/amd64, linux/arm64"),
+    "gpu": ((str,), True, "how a container reaches the GPU: " + " | ".join(GPU_MODES)),
+    "python": ((str,), True, "Python major.minor in the image, e.g. '3.8'"),
+    "python_env": ((str,), False, "venv (at /opt/edgebench) or system (base image's site-packages)"),
+    "l4t": ((str,), False, "L4T release, e.g. '35.4.1' (Jetson only; tags carry -r<l4t>)"),
+    "apt_packages": ((list,), False, "Debian/Ubuntu packages to install"),
+    "pip_extra_index_urls": ((list,), False, "extra pip indexes (e.g. NVIDIA's JetPack index)"),
+    "versions": ((dict,), False, "component -> version the image carries (tensorflow, tensorrt, ...)"),
+    "backends": ((list,), True, "edgebench backends the image promises: " + ", ".join(KNOWN_BACKENDS)),
+}
+
+
+def _repo_root() -> Path:
+    env = os.environ.get("EDGEBENCH_ROOT")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "containers").is_dir() and (parent / "templates").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def containers_dir() -> Path:
+    return _repo_root() / "containers"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    base_image: str
+    platform: str
+    gpu: str
+    python: str
+    backends: List[str]
+    folder: Path
+    description: str = ""
+    python_env: str = "venv"
+    l4t: Optional[str] = None
+    apt_packages: List[str] = field(default_factory=list)
+    pip_extra_index_urls: List[str] = field(default_factory=list)
+    versions: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def requirements_path(self) -> Path:
+        return self.folder / "requirements.txt"
+
+    @property
+    def test_path(self) -> Optional[Path]:
+        p = self.folder / "test.py"
+        return p if p.is_file() else None
+
+    def requirements(self) -> List[str]:
+        """The pinned requirement lines (comments and blank lines dropped)."""
+        if not self.requirements_path.is_file():
+            return []
+        out = []
+        for line in self.requirements_path.read_text().splitlines():
+            line = re.split(r"(^|\s)#", line, maxsplit=1)[0].strip()
+            if line:
+                out.append(line)
+        return out
+
+    def pinned_packages(self) -> List[str]:
+        return [r for r in self.requirements() if not r.startswith("-")]
+
+    def tag(self, version: str, repository: str = "edgebench") -> str:
+        """`edgebench:<kit version>-<target>`, plus `-r<L4T>` for Jetson targets."""
+        suffix = f"-r{self.l4t}" if self.l4t else ""
+        return f"{repository}:{version}-{self.name}{suffix}"
+
+
+def available(root: Optional[Path] = None) -> List[str]:
+    base = root or containers_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / "target.yaml").is_file())
+
+
+def load(name: str, root: Optional[Path] = None) -> Target:
+    """Load and validate `containers/<name>/target.yaml`; errors name the known targets or keys."""
+    base = root or containers_dir()
+    known = available(base)
+    if name not in known:
+        raise TargetError(f"unknown target {name!r}; known targets: {', '.join(known) or '(none)'} (in {base})")
+    path = base / name / "target.yaml"
+    return parse(path.read_text(), folder=path.parent, source=str(path))
+
+
+def _known_keys() -> str:
+    return "\n".join(f"  {k}{'' if req else ' (optional)'}: {doc}" for k, (_, req, doc) in SCHEMA.items())
+
+
+def parse(text: str, *, folder: Path, source: str = "target.yaml") -> Target:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TargetError(f"{source}: not valid YAML: {exc}\nknown keys:\n{_known_keys()}") from exc
+    if not isinstance(data, dict):
+        raise TargetError(f"{source}: expected a mapping of keys, got {type(data).__name__}\n"
+                          f"known keys:\n{_known_keys()}")
+    problems: List[str] = []
+    unknown = sorted(set(data) - set(SCHEMA))
+    if unknown:
+        problems.append(f"unknown key(s): {', '.join(map(str, unknown))}")
+    for key, (types, required, _) in SCHEMA.items():
+        if key not in data or data[key] is None:
+            if required:
+                problems.append(f"missing required key: {key}")
+            continue
+        if not isinstance(data[key], types):
+            problems.append(f"{key}: expected {'/'.join(t.__name__ for t in types)}, got {type(data[key]).__name__}"
+                            f" ({data[key]!r})")
+    if not problems:
+        if data["name"] != folder.name:
+            problems.append(f"name: {data['name']!r} differs from its folder {folder.name!r}")
+        if data["gpu"] not in GPU_MODES:
+            problems.append(f"gpu: {data['gpu']!r} is not one of {', '.join(GPU_MODES)}")
+        if data.get("python_env", "venv") not in PYTHON_ENVS:
+            problems.append(f"python_env: {data['python_env']!r} is not one of {', '.join(PYTHON_ENVS)}")
+        if not re.fullmatch(r"3\.\d+", data["python"]):
+            problems.append(f"python: {data['python']!r} is not major.minor like '3.8'")
+        if not re.fullmatch(r"[a-z]+/[a-z0-9_]+(/v\d)?", data["platform"]):
+            problems.append(f"platform: {data['platform']!r} is not os/arch like linux/arm64")
+        bad = [b for b in data["backends"] if b not in KNOWN_BACKENDS]
+        if bad:
+            problems.append(f"backends: unknown {', '.join(map(str, bad))}; known: {', '.join(KNOWN_BACKENDS)}")
+        for key in ("apt_packages", "pip_extra_index_urls", "backends"):
+            if any(not isinstance(x, str) for x in data.get(key) or []):
+                problems.append(f"{key}: every item must be a string")
+    if problems:
+        raise TargetError(f"{source}: " + "; ".join(problems) + f"\nknown keys:\n{_known_keys()}")
+    return Target(
+        name=data["name"], base_image=data["base_image"], platform=data["platform"], gpu=data["gpu"],
+        python=data["python"], backends=list(data["backends"]), folder=folder,
+        description=data.get("description") or "", python_env=data.get("python_env") or "venv",
+        l4t=str(data["l4t"]) if data.get("l4t") else None,
+        apt_packages=list(data.get("apt_packages") or []),
+        pip_extra_index_urls=list(data.get("pip_extra_index_urls") or []),
+        versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
+    )

@@ -1,0 +1,154 @@
+"""containers/<target>/target.yaml: loading, validation errors, tags, labels, rendering of every target."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from edgebench.docker import TargetError
+from edgebench.docker import build as dbuild
+from edgebench.docker import render, targets
+
+ALL = ["jetson-jp512", "x86-cpu", "x86-cuda"]
+
+
+def test_known_targets():
+    assert set(ALL) <= set(targets.available())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_target_loads(name):
+    t = targets.load(name)
+    assert t.name == name
+    assert t.backends and set(t.backends) <= set(targets.KNOWN_BACKENDS)
+    assert t.requirements_path.is_file()
+    assert t.pinned_packages(), "pins are what make two builds the same"
+    for line in t.pinned_packages():
+        assert "==" in line, f"{name}: unpinned requirement {line!r}"
+
+
+def test_unknown_target_lists_known():
+    with pytest.raises(TargetError) as e:
+        targets.load("raspberry-pi")
+    for name in ALL:
+        assert name in str(e.value)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    d = tmp_path / name
+    d.mkdir(parents=True)
+    (d / "target.yaml").write_text(text)
+    return tmp_path
+
+
+GOOD = """
+name: t1
+base_image: debian:bookworm-slim
+platform: linux/amd64
+gpu: none
+python: "3.11"
+backends: [keras, onnxruntime]
+"""
+
+
+def test_minimal_target(tmp_path):
+    t = targets.load("t1", root=_write(tmp_path, "t1", GOOD))
+    assert t.python_env == "venv" and t.l4t is None and t.apt_packages == []
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("name: t1\nbase_image: [oops", "not valid YAML"),
+    ("- a\n- b\n", "expected a mapping"),
+    (GOOD + "base_imag: typo\n", "unknown key(s): base_imag"),
+    (GOOD.replace("gpu: none\n", ""), "missing required key: gpu"),
+    (GOOD.replace("gpu: none", "gpu: cuda"), "gpu: 'cuda' is not one of"),
+    (GOOD.replace('"3.11"', "3.11"), "python: expected str"),
+    (GOOD.replace("[keras, onnxruntime]", "[keras, pytorch]"), "backends: unknown pytorch"),
+    (GOOD.replace("name: t1", "name: other"), "differs from its folder"),
+    (GOOD.replace("linux/amd64", "amd64"), "platform: 'amd64'"),
+])
+def test_malformed_target_lists_known_keys(tmp_path, text, expect):
+    root = _write(tmp_path, "t1", text)
+    with pytest.raises(TargetError) as e:
+        targets.load("t1", root=root)
+    msg = str(e.value)
+    assert expect in msg
+    assert "known keys:" in msg
+    for key in targets.SCHEMA:
+        assert f"  {key}" in msg
+
+
+def test_tags():
+    assert targets.load("x86-cpu").tag("0.1.0") == "edgebench:0.1.0-x86-cpu"
+    assert targets.load("x86-cuda").tag("0.1.0") == "edgebench:0.1.0-x86-cuda"
+    assert targets.load("jetson-jp512").tag("0.1.0") == "edgebench:0.1.0-jetson-jp512-r35.4.1"
+
+
+def test_target_facts_match_the_guide():
+    j = targets.load("jetson-jp512")
+    assert (j.base_image, j.python, j.gpu, j.l4t) == ("nvcr.io/nvidia/l4t-jetpack:r35.4.1", "3.8", "nvidia-runtime",
+                                                      "35.4.1")
+    assert "tensorflow==2.12.0+nv23.06" in j.pinned_packages()
+    assert any("developer.download.nvidia.com/compute/redist/jp/v512" in u for u in j.pip_extra_index_urls)
+    assert j.platform == "linux/arm64" and j.versions["tensorrt"] == "8.5.2"
+    c = targets.load("x86-cuda")
+    assert (c.base_image, c.gpu, c.python_env) == ("nvcr.io/nvidia/tensorflow:23.06-tf2-py3", "device-requests",
+                                                   "system")
+    x = targets.load("x86-cpu")
+    assert (x.base_image, x.gpu, x.python_env) == ("debian:bookworm-slim", "none", "venv")
+    pins = x.pinned_packages()
+    for pin in ("tensorflow-cpu==2.12.1", "onnxruntime==1.19.2", "numpy==1.23.5", "protobuf==3.20.3"):
+        assert pin in pins
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_labels(name):
+    t = targets.load(name)
+    labels = dbuild.image_labels(t, version="9.9.9", revision="abc123")
+    assert labels["io.edgebench.version"] == "9.9.9"
+    assert labels["org.opencontainers.image.revision"] == "abc123"
+    assert labels["io.edgebench.target"] == name
+    assert labels["io.edgebench.base-image"] == t.base_image
+    assert labels["io.edgebench.packages"].splitlines() == t.pinned_packages()
+    assert labels["io.edgebench.tensorflow"] == t.versions["tensorflow"]
+    assert labels["io.edgebench.l4t"] == (t.l4t or "")
+    assert labels["io.edgebench.tensorrt"] == t.versions.get("tensorrt", "")
+    assert all(isinstance(v, str) for v in labels.values())
+    assert dbuild.image_labels(t, base_image="mirror/x:1", version="1", revision="r")[
+        "io.edgebench.base-image"] == "mirror/x:1"
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("ca", [False, True])
+def test_render(name, ca):
+    t = targets.load(name)
+    text = render.render_dockerfile(t, ca_bundle=ca)
+    assert f"ARG BASE_IMAGE={t.base_image}\nFROM ${{BASE_IMAGE}}" in text
+    assert 'ENTRYPOINT ["edgebench"]' in text
+    assert "\n\n\n" not in text
+    # requirements layer before the source layer: editing src/ keeps the pip layer cached
+    assert text.index("COPY requirements.txt") < text.index("COPY src ")
+    assert "pip install --no-deps /opt/edgebench-build/src" in text
+    for url in t.pip_extra_index_urls:
+        assert f"--extra-index-url {url}" in text
+    for pkg in t.apt_packages:
+        assert f"      {pkg} \\" in text
+    assert ("COPY extra-ca.crt" in text) is ca
+    assert ("ARG PIP_CERT=/etc/edgebench/extra-ca.crt" in text) is ca
+    if ca:  # the CA is in place before anything reaches the network
+        assert text.index("COPY extra-ca.crt") < text.index("\nRUN ")
+    assert ("python3 -m venv /opt/edgebench" in text) is (t.python_env == "venv")
+    assert "{{" not in text and "{%" not in text
+
+
+def test_render_base_image_override():
+    text = render.render_dockerfile("x86-cpu", base_image="registry.local:5000/debian:bookworm-slim")
+    assert "ARG BASE_IMAGE=registry.local:5000/debian:bookworm-slim" in text
+
+
+def test_render_is_python38_safe_for_jetson():
+    text = render.render_dockerfile("jetson-jp512")
+    assert "python3 -m venv" not in text  # TensorRT's bindings live in the system dist-packages
+    assert re.search(r"pip install --extra-index-url https://developer\.download\.nvidia\.com/compute/redist/jp/v512",
+                     text)
