@@ -1,0 +1,57 @@
+"""Fixtures for the export integration tests: a small Keras model (ResNet18, fixed random weights) and
+one export of it to every default format, shared by the tests that only read the results.
+
+(The session-level trained ResNet34 is `trained_model_dir` in tests/conftest.py; the export tests use
+a smaller model so the whole export suite stays within a few minutes on 2 cores.)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PARITY_IMAGES = 128
+CALIB_IMAGES = 64
+
+
+@pytest.fixture(scope="session")
+def small_model_path(tmp_path_factory) -> Path:
+    """model.keras of a ResNet18 (ImageNet stem) with seeded random weights."""
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
+    from edgebench import models
+
+    tf.keras.utils.set_random_seed(7)
+    model = models.build("resnet18")
+    path = tmp_path_factory.mktemp("small-model") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture
+def model_copy(small_model_path, tmp_path) -> Path:
+    """The small model copied into a fresh folder (a test may export next to it)."""
+    import shutil
+
+    dst = tmp_path / "model.keras"
+    shutil.copy(small_model_path, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def exported(small_model_path, cifar_source, tmp_path_factory):
+    """(folder, manifest) after exporting the small model to every default format.
+
+    INT8 agreement on random weights means little (near-tied logits), so its threshold is set to 0
+    here; the pass/fail marking itself is tested separately with a threshold that cannot be met."""
+    import shutil
+
+    from edgebench.export import export_all
+
+    out = tmp_path_factory.mktemp("exported")
+    model = out / "model.keras"
+    shutil.copy(small_model_path, model)
+    manifest = export_all(model, data_source=cifar_source, parity_images=PARITY_IMAGES, calib_images=CALIB_IMAGES,
+                          thresholds={"int8": {"min_top1_agreement": 0.0}}, log=None)
+    return out, manifest
