@@ -10,13 +10,14 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+
+from edgebench.util import atomic_open
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SHAPE = (32, 32, 3)
@@ -128,16 +129,8 @@ def load_cifar10(source: Optional[str] = None, use_cache: bool = True, progress:
 
 
 def _atomic_savez(target: Path, **arrays) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(target) as f:
+        np.savez(f, **arrays)
 
 
 def _validate(data: Cifar10, path: Path) -> None:

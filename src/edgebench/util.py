@@ -1,12 +1,13 @@
 """Small helpers shared by every module: atomic writes, hashing."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, BinaryIO, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -38,14 +39,16 @@ def path_size(path: PathLike) -> int:
     return sum(q.stat().st_size for q in p.rglob("*") if q.is_file())
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+@contextlib.contextmanager
+def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write that appears under `path` only once complete (temporary name, then rename):
+    a reader never sees half a file, and a failure leaves nothing behind."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -53,6 +56,19 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
+
+
+def load_object(target: str) -> Any:
+    """'package.module:Name' -> the object, imported on demand (lazy registries of backends and exporters)."""
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:

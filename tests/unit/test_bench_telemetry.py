@@ -19,10 +19,9 @@ def test_parse_tegrastats():
 
 
 def test_sampler_sees_a_busy_thread():
-    stop = time.time() + 0.8
-
-    def spin():
-        while time.time() < stop:
+    def spin():  # 0.6 s of CPU time, however long a loaded machine takes to give it
+        start = time.thread_time()
+        while time.thread_time() - start < 0.6:
             pass
 
     with Sampler(interval=0.1, tegrastats="") as s:
@@ -31,7 +30,7 @@ def test_sampler_sees_a_busy_thread():
         t.join()
     summary = s.summary(images=100)
     assert summary["samples"] >= 5
-    assert summary["cpu_percent_mean"] > 40  # one busy thread is ~100% of a core
+    assert summary["cpu_percent_mean"] > 25  # one busy thread is ~100% of a core on an idle machine
     assert summary["rss_peak_mb"] > 1
     assert summary["power_w_mean"] is None and summary["energy_j_per_image"] is None  # no power source here
 

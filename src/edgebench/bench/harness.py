@@ -21,7 +21,7 @@ from edgebench import results
 from edgebench.bench import fingerprint
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.runner import GroupRunner
-from edgebench.util import atomic_write_json, path_size, sha256_path
+from edgebench.util import atomic_open, atomic_write_json, path_size, sha256_path
 
 REFERENCE_BACKEND = "keras-call"
 
@@ -126,9 +126,8 @@ def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = Non
     key = f"{model_sha[:12]}-{ds.checksum[:12]}-{len(x)}"
     data_file = work / f"test-{ds.checksum[:12]}-{len(x)}.npz"
     if not data_file.exists():
-        tmp = data_file.with_name(data_file.name + f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, data_file)
+        with atomic_open(data_file) as f:
+            np.savez(f, x=x, y=y)
     ref_file = work / f"reference-{reference}-{key}.npy"
     log(f"edgebench bench: {len(suite.groups)} groups on {len(x)} test images ({ds.source}); "
         f"reference ({reference}) first")
@@ -149,8 +148,6 @@ def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = Non
     t_start = time.perf_counter()
     try:
         for i, group in enumerate(suite.groups, 1):
-            from edgebench import runtimes
-
             cls = runtimes.get(group.backend)
             log(f"[{i}/{len(suite.groups)}] {group.backend} {group.precision} threads={group.threads}")
             if group.threads is not None and group.threads > usable:

@@ -52,14 +52,13 @@ def exporters() -> List[str]:
 
 
 def exporter_class(name: str) -> Type[Exporter]:
-    import importlib
+    from edgebench.util import load_object
 
     try:
         target = _EXPORTERS[name]
     except KeyError:
         raise KeyError(f"unknown artifact {name!r}; known: {', '.join(_EXPORTERS)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return load_object(target)
 
 
 def select(formats: Optional[Iterable[str]] = None) -> List[str]:

@@ -8,10 +8,10 @@ Modules are imported lazily: listing backends imports no framework.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Dict, List, Optional, Type
 
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.util import load_object
 
 # backend name -> "module:Class"
 _BACKENDS: Dict[str, str] = {
@@ -56,8 +56,7 @@ def get(name: str) -> Type[Runtime]:
         target = known[name]
     except KeyError:
         raise KeyError(f"unknown backend {name!r}; known: {', '.join(known)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return load_object(target)
 
 
 def availability(name: str) -> Dict[str, object]:
