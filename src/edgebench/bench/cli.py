@@ -23,9 +23,20 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_cmd_bench)
 
 
+def _stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a sweep like Ctrl-C does: completed rows stay, the file says incomplete."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _cmd_bench(args) -> int:
     from edgebench.bench.harness import run_bench
 
+    _stop_on_sigterm()
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import sys
 import time
 import traceback
@@ -67,7 +66,7 @@ def _sampled(fn, images: int):
     return value, sampler.summary(images)
 
 
-def run_group(job: Dict[str, Any], out_q) -> None:
+def run_group(job: Dict[str, Any], conn) -> None:
     """Child entry point: load the backend once, then accuracy and each scenario; one message per row."""
     group = Group(**job["group"])
     _set_thread_env(group.threads)
@@ -75,7 +74,7 @@ def run_group(job: Dict[str, Any], out_q) -> None:
     from edgebench import runtimes
 
     def send(kind, **payload):
-        out_q.put(dict(payload, kind=kind))
+        conn.send(dict(payload, kind=kind))  # synchronous: a crash right after cannot lose it
 
     data = np.load(job["data_file"])
     x, y = data["x"].astype(np.float32), data["y"]
@@ -163,13 +162,13 @@ def _batch_sizes(group: Group) -> List[int]:
     return sizes
 
 
-def _child_main(job: Dict[str, Any], out_q) -> None:
+def _child_main(job: Dict[str, Any], conn) -> None:
     try:
-        run_group(job, out_q)
+        run_group(job, conn)
     except BaseException as exc:  # report, then die: the parent turns it into a failed row
         from edgebench.runtimes.base import RuntimeUnavailable
 
-        out_q.put({"kind": "error", "skipped": isinstance(exc, RuntimeUnavailable),
+        conn.send({"kind": "error", "skipped": isinstance(exc, RuntimeUnavailable),
                    "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]})
         sys.exit(1)
 
@@ -195,10 +194,11 @@ class GroupRunner:
 
     def run(self, group: Group, job: Dict[str, Any], artifact: Optional[Dict[str, Any]]) -> None:
         ctx = mp.get_context("spawn")
-        q = ctx.Queue()
+        reader, writer = ctx.Pipe(duplex=False)
         job = dict(job, group=group.to_dict())
-        proc = ctx.Process(target=_child_main, args=(job, q), name=f"edgebench-{group.backend}")
+        proc = ctx.Process(target=_child_main, args=(job, writer), name=f"edgebench-{group.backend}")
         proc.start()
+        writer.close()  # the child holds the only writer: its death ends the stream (EOFError)
         state: Dict[str, Any] = {"cold": None, "accuracy": None, "versions": {}, "affinity": None}
         expected = {(s, b) for s, cfg in group.scenarios.items() for b in _scenario_batches(s, cfg)}
         done_rows = set()
@@ -206,19 +206,15 @@ class GroupRunner:
         deadline = time.monotonic() + self.timeout_s
         try:
             while True:
-                try:
-                    msg = q.get(timeout=1.0)
-                except queue.Empty:
-                    if not proc.is_alive():
-                        try:  # drain what it sent just before dying
-                            msg = q.get(timeout=1.0)
-                        except queue.Empty:
-                            break
-                    elif time.monotonic() > deadline:
+                if not reader.poll(1.0):
+                    if time.monotonic() > deadline:
                         error = {"error": f"timed out after {self.timeout_s:.0f} s", "skipped": False}
                         break
-                    else:
-                        continue
+                    continue
+                try:
+                    msg = reader.recv()
+                except EOFError:  # the child is gone; what it sent before is already handled
+                    break
                 kind = msg["kind"]
                 if kind == "cold":
                     state.update(cold=msg["cold_start"], versions=msg["versions"], affinity=msg["affinity"])
