@@ -58,10 +58,10 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, ref: Optional[np.ndarray])
     return out
 
 
-def _sampled(fn, images: int):
+def _sampled(fn, images: int, gpu: bool = True):
     from edgebench.bench.telemetry import Sampler
 
-    with Sampler() as sampler:
+    with Sampler(gpu=gpu) as sampler:
         value = fn()
     return value, sampler.summary(images)
 
@@ -93,7 +93,8 @@ def run_group(job: Dict[str, Any], conn) -> None:
     acc_batch = int(testset_cfg.get("batch_size", 32)) if testset_cfg else 64
     pass_seconds: List[float] = []
     t0 = time.perf_counter()
-    logits, tel = _sampled(lambda: rt.infer_all(x, acc_batch), len(x))
+    on_gpu = rt.device == "gpu"
+    logits, tel = _sampled(lambda: rt.infer_all(x, acc_batch), len(x), on_gpu)
     pass_seconds.append(time.perf_counter() - t0)
     accuracy = _accuracy(logits, y, ref)
     send("accuracy", accuracy=accuracy)
@@ -112,7 +113,7 @@ def run_group(job: Dict[str, Any], conn) -> None:
                     rt.infer_all(x, batch)
                     pass_seconds.append(time.perf_counter() - t)
 
-            _, tel2 = _sampled(passes, len(x) * max(1, repeats - 1))
+            _, tel2 = _sampled(passes, len(x) * max(1, repeats - 1), on_gpu)
             send("row", scenario="testset", batch_size=batch, pass_seconds=list(pass_seconds),
                  telemetry=tel2 if repeats > 1 else tel)
         else:
@@ -121,7 +122,7 @@ def run_group(job: Dict[str, Any], conn) -> None:
             for b in sizes:
                 xb = np.ascontiguousarray(np.resize(x, (b,) + x.shape[1:]))
                 warm_up(lambda: rt.infer(xb), rule)
-                lat, tel_b = _sampled(lambda: measure(lambda: rt.infer(xb), rule), b)
+                lat, tel_b = _sampled(lambda: measure(lambda: rt.infer(xb), rule), b, on_gpu)
                 tel_b["energy_j_per_image"] = (tel_b["power_w_mean"] * sum(lat) / 1000.0 / (b * len(lat))
                                                if tel_b.get("power_w_mean") else None)
                 extra: Dict[str, Any] = {"cut_short": rule.cut_short(len(lat), sum(lat) / 1000.0)}

@@ -38,8 +38,12 @@ def parse_tegrastats(line: str) -> Dict[str, object]:
 class Sampler:
     """Context manager: samples every `interval` seconds between enter and exit; `summary()` after."""
 
-    def __init__(self, interval: float = 0.2, pid: Optional[int] = None, tegrastats: Optional[str] = None):
+    def __init__(self, interval: float = 0.2, pid: Optional[int] = None, tegrastats: Optional[str] = None,
+                 gpu: bool = True):
+        """gpu=False for a CPU backend: a discrete GPU's board power (NVML) says nothing about its energy,
+        so NVML is not read. A Jetson's VDD_IN covers the whole module and is read either way."""
         self.interval = interval
+        self.gpu = gpu
         self.pid = pid or os.getpid()
         self.tegrastats = tegrastats if tegrastats is not None else shutil.which("tegrastats")
         self.cpu: List[float] = []
@@ -61,7 +65,8 @@ class Sampler:
         self._proc = psutil.Process(self.pid)
         self._proc.cpu_percent(None)  # prime the counters: the first call always returns 0
         psutil.cpu_percent(None, percpu=True)
-        self._start_nvml()
+        if self.gpu:
+            self._start_nvml()
         if self.tegrastats:
             self._start_tegrastats()
         self.t_start = time.perf_counter()
