@@ -120,8 +120,10 @@ def deploy(c, target=None):
     "test_limit": "use only this many test images",
     "only": "comma-separated backends to run",
     "out": "results JSON (default results/<run>-<device>-<target>.json)",
+    "resume": "keep the groups an interrupted run completed in --out; measure the rest (local target)",
 })
-def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None):
+def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None,
+          resume=False):
     """Run the benchmark suite on this host (--target local) or inside a target's container."""
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)
@@ -135,9 +137,11 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
         try:
             run_bench(str(artifacts), str(out), suite_path=suite, device=device, data_source=_opt(c, "data", data),
                       test_limit=int(test_limit) if test_limit else None, only=only.split(",") if only else None,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
+                      resume=resume, log=lambda m: print(m, file=sys.stderr, flush=True))
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             raise Exit(f"bench: {exc}")
+        except KeyboardInterrupt:
+            raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
     else:
         from edgebench.docker.errors import DockerError
         from edgebench.docker.run import bench_in_container

@@ -152,3 +152,18 @@ def _first_group_done(out):
         return len(json.loads(out.read_text()).get("rows", [])) >= 2
     except (OSError, ValueError):
         return False
+
+
+def test_resume_keeps_completed_groups(artifacts, cifar_source, tmp_path):
+    out = tmp_path / "res.json"
+    first = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["latency"]}], name="a", test_images=64)
+    run_bench(str(artifacts), str(out), suite_path=first, data_source=cifar_source, log=lambda m: None)
+    before = results.load(out)["rows"]
+    second = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["latency"]},
+                               {"backend": "tflite", "scenarios": ["latency"]}], name="b", test_images=64)
+    logs = []
+    run_bench(str(artifacts), str(out), suite_path=second, data_source=cifar_source, resume=True, log=logs.append)
+    after = results.load(out)
+    assert after["complete"] and after["rows"][0] == before[0]  # kept as measured, not measured again
+    assert [r["backend"] for r in after["rows"]] == ["onnxruntime", "tflite"]
+    assert any("done in the run being resumed" in m for m in logs) and len(after["resumed"]) == 1

@@ -20,29 +20,21 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", default="keras-call",
                    help="backend whose FP32 logits every row is compared with (default: the Keras model; "
                         "'onnxruntime' where TensorFlow is absent)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the groups an earlier, interrupted run of the same model completed in --out; "
+                        "measure only the rest")
     p.set_defaults(func=_cmd_bench)
-
-
-def _stop_on_sigterm() -> None:
-    """`kill` (SIGTERM) stops a sweep like Ctrl-C does: completed rows stay, the file says incomplete."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _cmd_bench(args) -> int:
     from edgebench.bench.harness import run_bench
 
-    _stop_on_sigterm()
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     doc = run_bench(args.artifacts, args.out, suite_path=args.suite, device=args.device, data_source=args.data,
                     test_limit=args.test_limit, only=args.only,
-                    reference=args.reference, log=log)
+                    reference=args.reference, resume=args.resume, log=log)
     failed = [r for r in doc["rows"] if r["status"] == "failed"]
     print(args.out)
     if failed:

@@ -12,7 +12,7 @@ import os
 import queue
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import numpy as np
 
@@ -94,9 +94,49 @@ def _train_metadata(artifacts: Path) -> Dict[str, Any]:
         return {}
 
 
+def _stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a sweep like Ctrl-C: completed rows stay, the file says complete: false."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _group_ids(group) -> Set[str]:
+    from edgebench.bench.runner import _scenario_batches
+
+    return {results.row_id(group.backend, group.precision, group.threads, b, s)
+            for s, cfg in group.scenarios.items() for b in _scenario_batches(s, cfg)}
+
+
+def _resumable(out: Path, fresh: Dict[str, Any], suite) -> Tuple[Dict[str, Any], Set[Tuple[str, str, Optional[int]]]]:
+    """The earlier document with the rows of every group it completed; partial groups are measured again."""
+    old = results.load(out)
+    if old["model"].get("sha256") != fresh["model"]["sha256"]:
+        raise ValueError(f"{out}: was measured on another model (sha256 {str(old['model'].get('sha256'))[:12]}); "
+                         f"resume needs the same one, or write to a new --out")
+    have = {r["id"] for r in old["rows"]}
+    done = {(g.backend, g.precision, g.threads) for g in suite.groups if _group_ids(g) <= have}
+    keep_ids = set().union(*[_group_ids(g) for g in suite.groups if (g.backend, g.precision, g.threads) in done]) \
+        if done else set()
+    old["rows"] = [r for r in old["rows"] if r["id"] in keep_ids]
+    old["complete"] = False
+    old["suite"] = fresh["suite"]
+    old.setdefault("resumed", []).append({"at": fresh["created"], "environment_same": old["environment"].get(
+        "cpu") == fresh["environment"].get("cpu") and old["environment"].get("versions") == fresh["environment"].get(
+        "versions")})
+    return old, done
+
+
 def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = None, device: str = "local",
               data_source: Optional[str] = None, test_limit: Optional[int] = None,
-              only: Optional[list] = None, reference: str = REFERENCE_BACKEND,
+              only: Optional[list] = None, reference: str = REFERENCE_BACKEND, resume: bool = False,
               log: Callable[[str], None] = print) -> Dict[str, Any]:
     """reference: the backend whose FP32 logits every row is compared with: the Keras model by default;
     `onnxruntime` (model.onnx, itself checked against Keras at export) where TensorFlow is absent."""
@@ -140,15 +180,24 @@ def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = Non
     suite_doc = dict(suite.raw, resolved_threads=suite.threads, test_images=len(x),
                      data={"source": ds.source, "checksum": ds.checksum})
     doc = results.new_document(device, env, model, suite_doc, git_revision=env.get("git_revision"))
+    done: Set[Tuple[str, str, Optional[int]]] = set()
+    if resume and out.exists():
+        doc, done = _resumable(out, doc, suite)
+        log(f"resuming {out}: {len(done)} completed groups kept, {len(doc['rows'])} rows")
     writer = results.ResultsWriter(out, doc)
     runner = GroupRunner(writer, suite, env, model, log=log)
     usable = env["cpu"]["usable_cores"] or 1
     job_base = {"data_file": str(data_file), "reference_file": str(ref_file), "pin_threads": suite.pin_threads,
                 "overhead_check": suite.overhead_check, "overhead_batch": 64}
     t_start = time.perf_counter()
+    _stop_on_sigterm()
     try:
         for i, group in enumerate(suite.groups, 1):
             cls = runtimes.get(group.backend)
+            if (group.backend, group.precision, group.threads) in done:
+                log(f"[{i}/{len(suite.groups)}] {group.backend} {group.precision} threads={group.threads}: "
+                    f"done in the run being resumed")
+                continue
             log(f"[{i}/{len(suite.groups)}] {group.backend} {group.precision} threads={group.threads}")
             if group.threads is not None and group.threads > usable:
                 runner.skip_rows(group, "skipped", f"this device has {usable} usable cores, fewer than "
@@ -167,7 +216,7 @@ def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = Non
         writer.flush()
         log(f"\ninterrupted: {len(writer.document['rows'])} completed rows kept in {out} (complete: false)")
         raise
-    writer.document["wall_seconds"] = time.perf_counter() - t_start
+    writer.document["wall_seconds"] = writer.document.get("wall_seconds", 0.0) + time.perf_counter() - t_start
     writer.finish()
     log(f"wrote {out} ({len(writer.document['rows'])} rows, {writer.document['wall_seconds'] / 60:.1f} min)")
     return writer.document

@@ -66,8 +66,20 @@ def _sampled(fn, images: int, gpu: bool = True):
     return value, sampler.summary(images)
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this child SIGKILL when the harness dies, so no orphan keeps a core busy."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+        except (OSError, AttributeError):
+            pass
+
+
 def run_group(job: Dict[str, Any], conn) -> None:
     """Child entry point: load the backend once, then accuracy and each scenario; one message per row."""
+    _die_with_parent()
     group = Group(**job["group"])
     _set_thread_env(group.threads)
     affinity = _pin(group.threads) if job["pin_threads"] else None
