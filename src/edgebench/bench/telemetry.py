@@ -69,7 +69,7 @@ class Sampler:
             self._start_nvml()
         if self.tegrastats:
             self._start_tegrastats()
-        self.t_start = time.perf_counter()
+        self.t_start = self._last_sample = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name="edgebench-telemetry", daemon=True)
         self._thread.start()
         return self
@@ -79,7 +79,8 @@ class Sampler:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        self._sample()  # the tail of the run counts too
+        if time.perf_counter() - self._last_sample >= self.interval / 2:
+            self._sample()  # the tail of the run counts too, unless it is too short to measure a rate over
         if self._tegra:
             self._tegra.terminate()
             try:
@@ -125,6 +126,7 @@ class Sampler:
     def _sample(self) -> None:
         import psutil
 
+        self._last_sample = time.perf_counter()
         try:
             self.cpu.append(self._proc.cpu_percent(None))
             self.rss_peak = max(self.rss_peak, self._proc.memory_info().rss)
