@@ -29,7 +29,7 @@ def test_sampler_sees_a_busy_thread():
         t.start()
         t.join()
     summary = s.summary(images=100)
-    assert summary["samples"] >= 5
+    assert summary["samples"] >= 3
     assert summary["cpu_percent_mean"] > 25  # one busy thread is ~100% of a core on an idle machine
     assert summary["rss_peak_mb"] > 1
     assert summary["power_w_mean"] is None and summary["energy_j_per_image"] is None  # no power source here
