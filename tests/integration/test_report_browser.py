@@ -34,7 +34,7 @@ if CHROMIUM is None:
 
 
 def _helpers():
-    spec = importlib.util.spec_from_file_location("test_report_helpers", ROOT / "tests" / "unit" / "test_report_helpers.py")
+    spec = importlib.util.spec_from_file_location("report_helpers", ROOT / "tests" / "unit" / "report_helpers.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -13,7 +13,7 @@ from edgebench.report import REFERENCE_PATH, build_context, render_report
 from edgebench.report import data as rd
 from edgebench.report.render import PACKAGED_TEMPLATES, REPO_TEMPLATES, TEMPLATE_NAMES, md_escape
 
-from test_report_helpers import make_doc, write, write_set
+from report_helpers import make_doc, write, write_set
 
 ROOT = Path(__file__).resolve().parents[2]
 

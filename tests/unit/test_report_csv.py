@@ -9,7 +9,7 @@ import pytest
 from edgebench import cli, results
 from edgebench.report import import_csv, render_report
 
-from test_report_helpers import make_doc, write
+from report_helpers import make_doc, write
 
 CSV = """device,backend,precision,threads,batch_size,scenario,avg_s,max_s,min_s,repeats,images,top1,note
 paper-board,tensorrt,FP16,,32,testset,3.1,3.3,3.0,5,10000,91.2%,from table 2
