@@ -92,7 +92,8 @@ def run_group(job: Dict[str, Any], conn) -> None:
     x, y = data["x"].astype(np.float32), data["y"]
     ref = np.load(job["reference_file"]) if job.get("reference_file") else None
     rt = runtimes.open(group.backend, job["artifact"], precision=group.precision, threads=group.threads,
-                       batch_size=max(_batch_sizes(group)), **group.options)
+                       batch_size=max([1] + [b for s, cfg in group.scenarios.items()
+                                                  for b in _scenario_batches(s, cfg)]), **group.options)
     t0 = time.perf_counter()
     rt.load()
     load_s = time.perf_counter() - t0
@@ -168,13 +169,6 @@ def _bare_loop_overhead(rt, xb: np.ndarray, harness_ms: List[float], blocks: int
         bare_s += time.perf_counter() - t0
     return {"iterations": per_block * blocks, "bare_loop_s": bare_s, "harness_s": harness_s,
             "overhead": harness_s / bare_s - 1.0}
-
-
-def _batch_sizes(group: Group) -> List[int]:
-    sizes = [1]
-    for name, cfg in group.scenarios.items():
-        sizes += [int(b) for b in cfg.get("batch_sizes", [])] + [int(cfg.get("batch_size", 1))]
-    return sizes
 
 
 def _child_main(job: Dict[str, Any], conn) -> None:

@@ -36,11 +36,6 @@ def summarize(values_ms: Sequence[float], keep_raw: bool = True) -> Dict[str, ob
     return out
 
 
-def spread_overlaps(a: Dict[str, float], b: Dict[str, float]) -> bool:
-    """True when two summaries' [min, max] ranges overlap (a difference may be noise)."""
-    return not (a["max"] < b["min"] or b["max"] < a["min"])
-
-
 def images_per_second(batch_size: int, latencies_ms: List[float]) -> float:
     total_s = sum(latencies_ms) / 1000.0
     return batch_size * len(latencies_ms) / total_s if total_s > 0 else float("nan")
