@@ -120,43 +120,37 @@ def deploy(c, target=None):
     "test_limit": "use only this many test images",
     "only": "comma-separated backends to run",
     "out": "results JSON (default results/<run>-<device>-<target>.json)",
-    "resume": "keep the groups an interrupted run completed in --out; measure the rest (local target)",
+    "reference": "backend whose FP32 logits every row is compared with (default keras-call)",
+    "resume": "keep the groups an interrupted run completed in --out; measure the rest",
+    "force": "replace an existing results file at --out",
+    "image": "image to run for a container target (default edgebench:<version>-<target>)",
 })
 def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None,
-          resume=False):
+          reference=None, resume=False, force=False, image=None):
     """Run the benchmark suite on this host (--target local) or inside a target's container."""
+    from edgebench.contracts.vocabulary import REFERENCE_BACKEND
+    from edgebench.launchers import BenchRequest, LaunchError, get_launcher
+    from edgebench.docker.errors import DockerError
+
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)
     artifacts = _run_dir(c, run)
-    results_dir = ROOT / _opt(c, "results", None)
-    out = Path(out) if out else results_dir / f"{artifacts.name}-{device}-{target}.json"
-    suite = _opt(c, "suite", suite)
-    if target == "local":
-        from edgebench.bench.harness import run_bench
-
-        try:
-            run_bench(str(artifacts), str(out), suite_path=suite, device=device, data_source=_opt(c, "data", data),
-                      test_limit=int(test_limit) if test_limit else None, only=only.split(",") if only else None,
-                      resume=resume, log=lambda m: print(m, file=sys.stderr, flush=True))
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:
-            raise Exit(f"bench: {exc}")
-        except KeyboardInterrupt:
-            raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
-    else:
-        from edgebench.docker.errors import DockerError
-        from edgebench.docker.run import bench_in_container
-
-        extra = []
-        if test_limit:
-            extra += ["--test-limit", str(test_limit)]
-        if only:
-            extra += ["--only"] + only.split(",")
-        try:
-            out = bench_in_container(target, artifacts, out.parent, suite_path=suite, device_name=device,
-                                     data_source=_opt(c, "data", data), results_name=out.name, extra_args=extra)
-        except (DockerError, ValueError, FileNotFoundError) as exc:
-            raise Exit(f"bench: {exc}")
-    print(out)
+    out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}-{device}-{target}.json"
+    try:
+        request = BenchRequest(artifacts=str(artifacts), out=str(out), suite=_opt(c, "suite", suite),
+                               data=_opt(c, "data", data), device=device,
+                               test_limit=int(test_limit) if test_limit else None,
+                               only=only.split(",") if only else None,
+                               reference=reference or REFERENCE_BACKEND, resume=resume, force=force)
+        res = get_launcher(target, image=image).launch(request)
+    except (ValueError, FileNotFoundError, RuntimeError, LaunchError, DockerError) as exc:
+        raise Exit(f"bench: {exc}")
+    except KeyboardInterrupt:
+        raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
+    print(res.results)
+    if res.exit_code:
+        raise Exit(f"bench: some rows failed (exit {res.exit_code}); their reasons are in {res.results}",
+                   code=res.exit_code)
 
 
 @task(help={

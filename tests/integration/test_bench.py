@@ -13,6 +13,7 @@ import yaml
 
 from edgebench import results
 from edgebench.bench.harness import run_bench
+from edgebench.launchers import BenchRequest
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def test_end_to_end_rows(artifacts, cifar_source, tmp_path):
     suite = _suite(tmp_path, [{"backend": "keras"}, {"backend": "onnxruntime", "precisions": ["fp32", "int8"]},
                               {"backend": "tflite"}, {"backend": "tensorrt", "precisions": ["fp16"]}],
                    overhead_check=True)
-    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source), log=lambda m: None)
     doc = results.load(out)
     assert doc["complete"] and doc["model"]["flops_per_image"] == 149_530_624
     assert doc["environment"]["cpu"]["logical_cores"] >= 1
@@ -81,7 +82,7 @@ def _cpu_percent(artifacts, cifar_source, tmp_path, threads, pin):
                            "warmup_seconds": 0.3}}
     suite = _suite(tmp_path, [{"backend": "onnxruntime"}], name=f"threads{threads}", threads=[threads],
                    pin_threads=pin, scenarios=scen, test_images=64)
-    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source), log=lambda m: None)
     row = results.load(out)["rows"][0]
     assert row["status"] == "ok", row["reason"]
     return row
@@ -106,7 +107,7 @@ def test_crashing_backend_becomes_failed_rows(artifacts, cifar_source, tmp_path,
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1] / "plugins"))
     out = tmp_path / "crash.json"
     suite = _suite(tmp_path, [{"backend": "crash"}, {"backend": "onnxruntime"}], test_images=64)
-    run_bench(str(artifacts), str(out), suite_path=suite, data_source=cifar_source, log=lambda m: None)
+    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source), log=lambda m: None)
     doc = results.load(out)
     assert doc["complete"]
     crash = [r for r in doc["rows"] if r["backend"] == "crash"]
@@ -157,12 +158,12 @@ def _first_group_done(out):
 def test_resume_keeps_completed_groups(artifacts, cifar_source, tmp_path):
     out = tmp_path / "res.json"
     first = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["latency"]}], name="a", test_images=64)
-    run_bench(str(artifacts), str(out), suite_path=first, data_source=cifar_source, log=lambda m: None)
+    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=first, data=cifar_source), log=lambda m: None)
     before = results.load(out)["rows"]
     second = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["latency"]},
                                {"backend": "tflite", "scenarios": ["latency"]}], name="b", test_images=64)
     logs = []
-    run_bench(str(artifacts), str(out), suite_path=second, data_source=cifar_source, resume=True, log=logs.append)
+    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=second, data=cifar_source, resume=True), log=logs.append)
     after = results.load(out)
     assert after["complete"] and after["rows"][0] == before[0]  # kept as measured, not measured again
     assert [r["backend"] for r in after["rows"]] == ["onnxruntime", "tflite"]

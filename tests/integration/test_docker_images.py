@@ -193,8 +193,12 @@ def test_bench_in_container_names_image_and_matches_host(api, x86_cpu_image, ben
     suite = tmp_path / "suite.yaml"
     suite.write_text(QUICK_SUITE)
     results = tmp_path / "results"
-    out = drun.bench_in_container("x86-cpu", bench_artifacts, results, suite_path=suite, device_name="ci-container",
-                                  data_source=cifar_source, extra_args=("--test-limit", "500"), echo=sys.stderr)
+    from edgebench.launchers import BenchRequest
+    from edgebench.launchers.container import ContainerLauncher
+
+    req = BenchRequest(artifacts=str(bench_artifacts), out=str(results / "ci-container.json"), suite=str(suite),
+                       device="ci-container", data=str(cifar_source), test_limit=500)
+    out = ContainerLauncher("x86-cpu", echo=sys.stderr).launch(req).results
     assert out == (results / "ci-container.json").resolve()
     doc = json.loads(out.read_text())
     iid = api.inspect_image(x86_cpu_image.tag)["Id"]  # a rebuild after a src/ change moves the tag
@@ -208,8 +212,9 @@ def test_bench_in_container_names_image_and_matches_host(api, x86_cpu_image, ben
     # the same suite on this host: container numbers must match within noise
     from edgebench.bench.harness import run_bench
 
-    host_doc = run_bench(str(bench_artifacts), str(tmp_path / "host.json"), suite_path=str(suite), device="ci-host",
-                         data_source=cifar_source, test_limit=500, log=lambda m: None)
+    host_doc = run_bench(BenchRequest(artifacts=str(bench_artifacts), out=str(tmp_path / "host.json"),
+                                      suite=str(suite), device="ci-host", data=str(cifar_source), test_limit=500),
+                         log=lambda m: None)
     host = _ok_rows(host_doc)
     ratios = {}
     for key in sorted(set(inside) & set(host)):

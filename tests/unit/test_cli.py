@@ -33,4 +33,4 @@ def test_invoke_lists_the_pipeline_and_unfinished_tasks_say_so():
 def test_bad_input_is_an_error_not_a_traceback(tmp_path):
     res = subprocess.run([sys.executable, "-m", "edgebench", "bench", "--artifacts", str(tmp_path / "nope"), "--out",
                           str(tmp_path / "r.json")], capture_output=True, text=True)
-    assert res.returncode == 2 and "no such artifacts folder" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "artifacts folder not found" in res.stderr and "Traceback" not in res.stderr

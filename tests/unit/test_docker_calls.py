@@ -24,6 +24,8 @@ from edgebench.docker import build as dbuild  # noqa: E402
 from edgebench.docker import client as dclient  # noqa: E402
 from edgebench.docker import run as drun  # noqa: E402
 from edgebench.docker import targets  # noqa: E402
+from edgebench.launchers import BenchRequest, LaunchError  # noqa: E402
+from edgebench.launchers.container import ContainerLauncher  # noqa: E402
 
 
 class FakeAPI:
@@ -225,6 +227,10 @@ def _fake_bench_writer(results_dir: Path, payload_from_env=True):
     return write
 
 
+def _req(tmp_path):
+    return BenchRequest(artifacts=str(tmp_path / "a"), out=str(tmp_path / "r" / "d.json"), device="d")
+
+
 @pytest.mark.parametrize("name", ["x86-cpu", "x86-cuda", "jetson-jp512"])
 def test_bench_in_container_mounts_env_and_gpu(tmp_path, name):
     t = targets.load(name)
@@ -239,13 +245,14 @@ def test_bench_in_container_mounts_env_and_gpu(tmp_path, name):
     res.mkdir()
     api = FakeAPI(images=(t.tag(__version__),), write_results=_fake_bench_writer(res))
     api.images[t.tag(__version__)]["Config"]["Labels"] = {"org.opencontainers.image.revision": "abc-dirty"}
-    out = drun.bench_in_container(name, arts, res, suite_path=suite, device_name="dev1", data_source=data,
-                                  extra_args=("--test-limit", "64"), api=api, echo=None)
+    req = BenchRequest(artifacts=str(arts), out=str(res / "dev1.json"), suite=str(suite), data=str(data),
+                       device="dev1", test_limit=64)
+    out = ContainerLauncher(name, api=api, echo=None).launch(req).results
     (c,) = api.containers.values()
     assert c["image"] == t.tag(__version__)
-    assert c["command"] == ["bench", "--artifacts", "/artifacts", "--suite", "/suite/quick.yaml",
-                            "--data", "/data/cifar10-jpeg.zip", "--out", "/results/dev1.json", "--device", "dev1",
-                            "--test-limit", "64"]
+    assert c["command"] == ["bench", "--artifacts", "/artifacts", "--out", "/results/dev1.json", "--device", "dev1",
+                            "--suite", "/suite/quick.yaml", "--data", "/data/cifar10-jpeg.zip", "--test-limit", "64"]
+    assert c["host_config"]["network_mode"] == "none", "a benchmarking container gets no network"
     binds = c["host_config"]["binds"]
     assert binds[str(arts.resolve())] == {"bind": "/artifacts", "mode": "ro"}
     assert binds[str(res.resolve())] == {"bind": "/results", "mode": "rw"}
@@ -266,7 +273,7 @@ def test_bench_container_nonzero_exit_raises_with_stderr(tmp_path):
                   stderr=b"Traceback...\nedgebench bench: error: suite not found\n")
     (tmp_path / "a").mkdir()
     with pytest.raises(ContainerError) as e:
-        drun.bench_in_container("x86-cpu", tmp_path / "a", tmp_path / "r", api=api, echo=None)
+        ContainerLauncher("x86-cpu", api=api, echo=None).launch(_req(tmp_path))
     err = e.value
     assert err.exit_status == 2 and "suite not found" in err.stderr and err.image.endswith("-x86-cpu")
     assert err.command[0] == "bench" and "exited with status 2" in str(err)
@@ -276,14 +283,14 @@ def test_bench_container_nonzero_exit_raises_with_stderr(tmp_path):
 def test_bench_missing_image_says_build_first(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(DockerError, match="build it first"):
-        drun.bench_in_container("x86-cpu", tmp_path / "a", tmp_path / "r", api=FakeAPI(images=()), echo=None)
+        ContainerLauncher("x86-cpu", api=FakeAPI(images=()), echo=None).launch(_req(tmp_path))
 
 
 def test_bench_no_results_json_is_an_error(tmp_path):
     (tmp_path / "a").mkdir()
     api = FakeAPI(images=(f"edgebench:{__version__}-x86-cpu",))
-    with pytest.raises(DockerError, match="wrote no /results/"):
-        drun.bench_in_container("x86-cpu", tmp_path / "a", tmp_path / "r", device_name="d", api=api, echo=None)
+    with pytest.raises(LaunchError, match="wrote no /results/"):
+        ContainerLauncher("x86-cpu", api=api, echo=None).launch(_req(tmp_path))
 
 
 def test_daemon_not_running_says_how_to_start(monkeypatch, tmp_path):

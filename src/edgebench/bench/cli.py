@@ -1,7 +1,16 @@
 """`edgebench bench`: the standardized benchmark entrypoint, the same on a host and in every container."""
 from __future__ import annotations
 
+import argparse
 import sys
+
+from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.launchers.request import BenchRequest, add_arguments
+
+EXIT_CODES = (f"exit status: {EXIT_OK} every row ok or skipped with a reason; {EXIT_ROWS_FAILED} the results file "
+              f"was written but some rows failed; {EXIT_COULD_NOT_RUN} nothing could be measured (bad request, "
+              f"missing artifacts or data, a refused input); 130 interrupted (completed rows kept, --resume "
+              f"continues)")
 
 
 def add_parser(sub) -> None:
@@ -9,34 +18,29 @@ def add_parser(sub) -> None:
         "bench", help="run a benchmark suite on an artifacts folder and write a results JSON",
         description="Run every backend x precision x threads x scenario of a suite (default: the kit's "
                     "suites/default.yaml) against the exported artifacts beside model.keras. Each group runs in "
-                    "its own process; rows are written as they complete, failures become rows with the reason.")
-    p.add_argument("--artifacts", required=True, help="folder with model.keras and the exported formats (manifest.json)")
-    p.add_argument("--out", required=True, help="results JSON to write (rewritten atomically after every row)")
-    p.add_argument("--suite", help="suite YAML (default: the kit's default suite)")
-    p.add_argument("--device", default="local", help="name of this device in the results (default: local)")
-    p.add_argument("--data", help="CIFAR-10 source (default: $EDGEBENCH_DATA, else Keras' download)")
-    p.add_argument("--test-limit", type=int, help="use only this many test images (quick runs, tests)")
-    p.add_argument("--only", nargs="+", metavar="BACKEND", help="run only these backends of the suite")
-    p.add_argument("--reference", default="keras-call",
-                   help="backend whose FP32 logits every row is compared with (default: the Keras model; "
-                        "'onnxruntime' where TensorFlow is absent)")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the groups an earlier, interrupted run of the same model completed in --out; "
-                        "measure only the rest")
+                    "its own process; rows are written as they complete, failures become rows with the reason.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
 
 def _cmd_bench(args) -> int:
-    from edgebench.bench.harness import run_bench
+    from edgebench.launchers.local import LocalLauncher
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    doc = run_bench(args.artifacts, args.out, suite_path=args.suite, device=args.device, data_source=args.data,
-                    test_limit=args.test_limit, only=args.only,
-                    reference=args.reference, resume=args.resume, log=log)
-    failed = [r for r in doc["rows"] if r["status"] == "failed"]
-    print(args.out)
+    try:
+        request = BenchRequest.from_args(args)
+        res = LocalLauncher(log=log).launch(request)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        log(f"edgebench bench: {exc}")
+        return EXIT_COULD_NOT_RUN
+    except KeyboardInterrupt:
+        return 130
+    print(res.results)
+    failed = res.details.get("failed_rows", 0)
     if failed:
-        log(f"{len(failed)} rows failed: " + ", ".join(sorted({r['id'] for r in failed})[:10]))
-    return 0
+        log(f"{failed} rows failed (see their reasons in {res.results})")
+        return EXIT_ROWS_FAILED
+    return EXIT_OK

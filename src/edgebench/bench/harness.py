@@ -21,9 +21,9 @@ from edgebench import results
 from edgebench.bench import fingerprint
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.runner import GroupRunner
+from edgebench.launchers.request import BenchRequest
 from edgebench.util import atomic_open, atomic_write_json, path_size, sha256_path
 
-REFERENCE_BACKEND = "keras-call"
 
 
 def resolve_artifact(artifacts: Path, fmt: str, precision: str) -> Path:
@@ -134,14 +134,16 @@ def _resumable(out: Path, fresh: Dict[str, Any], suite) -> Tuple[Dict[str, Any],
     return old, done
 
 
-def run_bench(artifacts_dir: str, out_path: str, suite_path: Optional[str] = None, device: str = "local",
-              data_source: Optional[str] = None, test_limit: Optional[int] = None,
-              only: Optional[list] = None, reference: str = REFERENCE_BACKEND, resume: bool = False,
-              log: Callable[[str], None] = print) -> Dict[str, Any]:
-    """reference: the backend whose FP32 logits every row is compared with: the Keras model by default;
+def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Carry out one bench request in this process's host (each group in its own child process).
+
+    request.reference: the backend whose FP32 logits every row is compared with: the Keras model by default;
     `onnxruntime` (model.onnx, itself checked against Keras at export) where TensorFlow is absent."""
     from edgebench import runtimes
 
+    artifacts_dir, out_path, suite_path = request.artifacts, request.out, request.suite
+    device, data_source, test_limit = request.device, request.data, request.test_limit
+    only, reference, resume = request.only, request.reference, request.resume
     artifacts = Path(artifacts_dir).resolve()
     if not artifacts.is_dir():
         raise FileNotFoundError(f"{artifacts}: no such artifacts folder (`edgebench train` and `edgebench export` "

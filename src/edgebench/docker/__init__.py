@@ -6,7 +6,9 @@ imported by the functions that need it, so `edgebench --help` works without it.
     targets.load(name)              -> Target (validated containers/<name>/target.yaml)
     render.render_dockerfile(t)     -> Dockerfile text
     build.build_image(name, ...)    -> BuildResult (tag, image id, seconds, log paths)
-    run.bench_in_container(name, artifacts_dir, results_dir, ...) -> Path of the results JSON
+    run.run_in_image(api, image, command, target=...) -> RunResult (one container, followed and removed)
+
+The benchmark in a container is a launcher: `edgebench.launchers.container.ContainerLauncher`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,60 @@
+"""One home for each fact the families share. Import from here; never re-spell these elsewhere.
+
+Nothing here imports a framework: this module is safe for `--help`, `invoke --list` and Python 3.8.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+#: every model takes float32 NHWC pixels 0..255 of this shape (batch dimension excluded)
+INPUT_SHAPE: Tuple[int, int, int] = (32, 32, 3)
+#: input tensor name in the SavedModel signature, the ONNX graph and TensorRT engines
+INPUT_NAME = "image"
+#: output name of the SavedModel signature
+OUTPUT_NAME = "logits"
+#: CIFAR-10 classes: a model's output width must equal this for the CIFAR-10 benchmark
+NUM_CLASSES = 10
+
+#: artifact formats the exporter writes and the manifest records
+FORMATS: Tuple[str, ...] = ("keras", "savedmodel", "onnx", "tflite", "tensorrt")
+#: numeric precisions (bf16: torch only; no exporter writes a bf16 artifact)
+PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+
+#: backend -> (artifact format it runs, where its arithmetic runs: "cpu" | "gpu")
+BACKENDS: Dict[str, Tuple[str, str]] = {
+    "keras": ("keras", "cpu"),
+    "keras-call": ("keras", "cpu"),
+    "savedmodel": ("savedmodel", "cpu"),
+    "savedmodel-xla": ("savedmodel", "cpu"),
+    "tflite": ("tflite", "cpu"),
+    "onnxruntime": ("onnx", "cpu"),
+    "onnxruntime-cuda": ("onnx", "gpu"),
+    "onnxruntime-trt": ("onnx", "gpu"),
+    "tensorrt": ("onnx", "gpu"),
+    "tftrt": ("savedmodel", "gpu"),
+    "torch": ("onnx", "gpu"),
+}
+#: the backend that runs each format in parity checks and as a reference
+FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime",
+                                  "tflite": "tflite", "tensorrt": "tensorrt"}
+#: the default reference backend (the Keras model itself) and the one used where TensorFlow is absent
+REFERENCE_BACKEND = "keras-call"
+REFERENCE_BACKEND_NO_TF = "onnxruntime"
+
+#: a row whose coefficient of variation (std / mean of its raw latencies) exceeds this is flagged noisy
+NOISE_CV_LIMIT = 0.10
+
+
+def backend_format(backend: str) -> str:
+    """The artifact format a backend runs ("onnx" for onnxruntime, ...); KeyError names the known ones."""
+    try:
+        return BACKENDS[backend][0]
+    except KeyError:
+        raise KeyError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from None
+
+
+#: `edgebench bench` exit status: every row ok (or skipped with a reason) / results written but some rows
+#: failed / nothing could be measured (bad request, missing input, a refusal)
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 3
+EXIT_COULD_NOT_RUN = 2

@@ -1,0 +1,10 @@
+"""Where a benchmark runs: one request (`BenchRequest`), several launchers (`launch(request) -> LaunchResult`).
+
+- `local`: this host's Python;
+- `container`: the target's image on this host's Docker engine;
+- `remote` (deploy family): the deployed image on a device's Docker engine over SSH.
+"""
+from edgebench.launchers.base import LaunchError, LaunchResult, Launcher, get_launcher
+from edgebench.launchers.request import BenchRequest
+
+__all__ = ["BenchRequest", "LaunchError", "LaunchResult", "Launcher", "get_launcher"]

@@ -1,0 +1,64 @@
+"""The launcher interface: where a benchmark runs. `launch(request) -> LaunchResult`.
+
+A launcher takes a `BenchRequest` whose paths are this host's, carries it out somewhere (this process's
+host, a container here, a remote device), and leaves the results JSON at `request.out` on this host.
+Subclasses implement `launch_impl`; `launch` does the shared checks around it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from edgebench.launchers.request import BenchRequest
+
+
+class LaunchError(RuntimeError):
+    """A benchmark could not be carried out where it was asked to run (reason and where)."""
+
+    def __init__(self, where: str, reason: str):
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass
+class LaunchResult:
+    where: str                          # "local", "container x86-cpu (edgebench:0.1.0-x86-cpu)", "device jetson-01"
+    results: Path                       # the results JSON on this host
+    exit_code: int = 0                  # the bench entrypoint's exit code (see `edgebench bench --help`)
+    seconds: float = 0.0
+    details: Dict[str, Any] = field(default_factory=dict)   # image id/digest, log path, bytes moved, ...
+
+
+class Launcher:
+    """Base class: `launch` checks the request's host paths, then calls `launch_impl`."""
+
+    name = "launcher"
+
+    def describe(self) -> str:
+        return self.name
+
+    def launch(self, request: BenchRequest) -> LaunchResult:
+        artifacts = Path(request.artifacts)
+        if not artifacts.is_dir():
+            raise FileNotFoundError(f"artifacts folder not found: {artifacts}")
+        for label, value in (("suite", request.suite), ("data", request.data)):
+            if value and not Path(value).exists():
+                raise FileNotFoundError(f"{label} not found: {value}")
+        Path(request.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+        return self.launch_impl(request)
+
+    def launch_impl(self, request: BenchRequest) -> LaunchResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def get_launcher(target: str, *, image: Optional[str] = None) -> Launcher:
+    """`local` runs on this host; any container target name runs inside that target's image here."""
+    if target in ("local", "", None):
+        from edgebench.launchers.local import LocalLauncher
+
+        return LocalLauncher()
+    from edgebench.launchers.container import ContainerLauncher
+
+    return ContainerLauncher(target, image=image)

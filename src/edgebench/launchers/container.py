@@ -1,0 +1,113 @@
+"""Run the benchmark inside a target's image on this host's Docker engine (docker SDK, no shell strings).
+
+The request's host paths become mounts: artifacts read-only at /artifacts, the results folder writable at
+/results (also the writable cache: decoded test arrays, TensorRT engines), the suite's folder read-only at
+/suite, the CIFAR-10 source's folder read-only at /data. The container gets no network. The image id, tag,
+digest and git revision reach the result's fingerprint through EDGEBENCH_IMAGE_ID / _IMAGE / _IMAGE_DIGEST /
+EDGEBENCH_GIT_REVISION.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import IO, Any, Dict, Optional, Tuple, Union
+
+from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.docker.errors import ContainerError
+from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
+from edgebench.launchers.request import BenchRequest
+
+log = logging.getLogger(__name__)
+
+ARTIFACTS_MOUNT = "/artifacts"
+RESULTS_MOUNT = "/results"
+SUITE_MOUNT = "/suite"
+DATA_MOUNT = "/data"
+#: writable cache inside the container (decoded test arrays, TensorRT engines): under the results mount
+CACHE_DIR = f"{RESULTS_MOUNT}/.edgebench-cache"
+
+
+def mounts_for(request: BenchRequest) -> Tuple[BenchRequest, Dict[str, Dict[str, str]]]:
+    """The in-container request and the binds {host path: {bind, mode}} that make its paths real."""
+    artifacts = Path(request.artifacts).resolve()
+    out = Path(request.out).resolve()
+    binds = {str(artifacts): {"bind": ARTIFACTS_MOUNT, "mode": "ro"},
+             str(out.parent): {"bind": RESULTS_MOUNT, "mode": "rw"}}
+    paths: Dict[str, Optional[str]] = {"artifacts": ARTIFACTS_MOUNT, "out": f"{RESULTS_MOUNT}/{out.name}"}
+    for field_name, mount in (("suite", SUITE_MOUNT), ("data", DATA_MOUNT)):
+        value = getattr(request, field_name)
+        if not value:
+            continue
+        p = Path(value).resolve()
+        if not p.exists():
+            raise FileNotFoundError(f"{field_name} not found: {p}")
+        if p.is_dir():  # cifar-10-batches-py/ or an image folder: mount the folder itself
+            binds[str(p)] = {"bind": mount, "mode": "ro"}
+            paths[field_name] = mount
+        else:
+            binds[str(p.parent)] = {"bind": mount, "mode": "ro"}
+            paths[field_name] = f"{mount}/{p.name}"
+    return request.with_paths(**paths), binds
+
+
+def image_environment(image: str, info: Dict[str, Any], target_name: str) -> Dict[str, str]:
+    """What the benchmark's fingerprint records about the image it runs in."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    digests = info.get("RepoDigests") or []
+    env = {"EDGEBENCH_IMAGE_ID": info["Id"], "EDGEBENCH_IMAGE": image, "EDGEBENCH_TARGET": target_name,
+           "EDGEBENCH_CACHE": f"{CACHE_DIR}/data"}
+    if digests:
+        env["EDGEBENCH_IMAGE_DIGEST"] = digests[0]
+    revision = labels.get("org.opencontainers.image.revision")
+    if revision:
+        env["EDGEBENCH_GIT_REVISION"] = revision
+    return env
+
+
+class ContainerLauncher(Launcher):
+    """`edgebench bench` inside `target`'s image (default tag `edgebench:<version>-<target>`) on this host."""
+
+    name = "container"
+
+    def __init__(self, target: Union[str, Any], *, image: Optional[str] = None, api: Any = None,
+                 echo: Optional[IO[str]] = sys.stderr):
+        from edgebench.docker.targets import Target, load
+
+        self.target = target if isinstance(target, Target) else load(target)
+        self.image = image
+        self.api = api
+        self.echo = echo
+
+    def describe(self) -> str:
+        return f"container {self.target.name}"
+
+    def launch_impl(self, request: BenchRequest) -> LaunchResult:
+        from edgebench.docker.client import api_client
+        from edgebench.docker.run import default_image, inspect, run_in_image
+
+        api = self.api or api_client()
+        image = self.image or default_image(self.target)
+        info = inspect(api, image)
+        inner, binds = mounts_for(request)
+        env = image_environment(image, info, self.target.name)
+        res = run_in_image(api, image, inner.to_argv(), target=self.target, binds=binds, environment=env,
+                           kind="bench", echo=self.echo, check=False, network_disabled=True)
+        out = Path(request.out).resolve()
+        where = f"container {self.target.name} ({image})"
+        if res.exit_code not in (EXIT_OK, EXIT_ROWS_FAILED):
+            raise ContainerError(res.container_id, res.exit_code, inner.to_argv(), image, res.stderr or res.stdout,
+                                 log_path=str(res.log_path))
+        if not out.is_file():
+            raise LaunchError(where, f"the container exited {res.exit_code} and wrote no {inner.out} "
+                                     f"(looked for {out}); log {res.log_path}\n{res.stderr[-2000:]}")
+        if info["Id"] not in out.read_text(encoding="utf-8", errors="replace"):
+            log.warning("%s does not name image %s: does the bench fingerprint read EDGEBENCH_IMAGE_ID?", out,
+                        info["Id"])
+        return LaunchResult(where, out, exit_code=res.exit_code, seconds=res.seconds,
+                            details={"image": image, "image_id": info["Id"], "log": str(res.log_path),
+                                     "digest": env.get("EDGEBENCH_IMAGE_DIGEST")})
+
+
+__all__ = ["ContainerLauncher", "mounts_for", "image_environment", "ARTIFACTS_MOUNT", "RESULTS_MOUNT",
+           "SUITE_MOUNT", "DATA_MOUNT", "CACHE_DIR"]
