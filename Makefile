@@ -8,12 +8,15 @@ PYTEST_ARGS ?=
 # TF 2.12 runs on Python 3.8-3.11: take the newest of those that is installed
 PYTHON ?= $(shell for v in 3.11 3.10 3.9 3.8; do command -v python$$v >/dev/null && { echo python$$v; break; }; done)
 
-.PHONY: setup demo test test-unit lint clean help
+.PHONY: setup demo test test-unit lint check-wheels py38 arm64 clean help
 help:
 	@echo "make demo [DATA=/path/to/cifar10]   train, export, bench and report on this machine (no Docker, no GPU)"
 	@echo "make test                           set up and run the test suite (prints what it skipped and why)"
 	@echo "make test-unit                      only the fast hermetic unit tests"
 	@echo "make lint                           Python 3.8 compatibility of src/ (vermin)"
+	@echo "make check-wheels                   every pinned package of every target has a wheel for its platform/Python"
+	@echo "make py38                           unit tests + a small train/export/bench on a real Python 3.8"
+	@echo "make arm64                          build, smoke-test and bench the arm64-cpu image under qemu (slow)"
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/host.txt requirements/test.txt
@@ -35,6 +38,15 @@ test-unit: setup
 
 lint: setup
 	$(VENV)/bin/vermin --target=3.8- --no-tips --violations --eval-annotations --backport dataclasses src/ tests/plugins/
+
+check-wheels: setup
+	$(PY) .ci/check-wheels
+
+py38:
+	bash .ci/py38-check
+
+arm64: setup
+	bash .ci/arm64-check
 
 clean:
 	rm -rf build .pytest_cache reports/demo results/demo-local.json

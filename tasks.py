@@ -70,13 +70,16 @@ def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_li
 })
 def export(c, run=None, formats=None, data=None, parity_images=1000):
     """Export model.keras to SavedModel, ONNX (FP32, INT8), TFLite (FP32/FP16/INT8) + manifest.json."""
-    from edgebench.export import export_all, manifest as manifest_mod
+    from edgebench.export import ExportDataError, export_all, manifest as manifest_mod
 
     model = _run_dir(c, run) / "model.keras"
     if not model.exists():
         raise Exit(f"export: {model} does not exist; run `invoke train` first")
     fmts = formats.split(",") if formats else None
-    man = export_all(model, formats=fmts, data_source=_opt(c, "data", data), parity_images=int(parity_images))
+    try:
+        man = export_all(model, formats=fmts, data_source=_opt(c, "data", data), parity_images=int(parity_images))
+    except ExportDataError as exc:
+        raise Exit(f"export: {exc}") from None
     bad = manifest_mod.failed(man)
     if bad:
         raise Exit("export: failed: " + ", ".join(f"{a['name']} ({a.get('error') or 'parity'})" for a in bad))
@@ -86,29 +89,82 @@ def export(c, run=None, formats=None, data=None, parity_images=1000):
     "target": "container target: x86-cpu, x86-cuda, jetson-jp512 (containers/<target>/target.yaml)",
     "base_image": "override the target's base image",
     "platform": "build platform, e.g. linux/arm64",
-    "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy (default $EDGEBENCH_CA_BUNDLE)",
+    "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy (default: $EDGEBENCH_CA_BUNDLE, "
+                 "else the bundle the host's pip trusts: PIP_CERT, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, pip config cert)",
     "no_cache": "build without Docker's layer cache",
     "smoke_test": "run the smoke test in the image after building (default on)",
 })
 def build(c, target="x86-cpu", base_image=None, platform=None, ca_bundle=None, no_cache=False, smoke_test=True):
     """Render containers/<target> through templates/Dockerfile.j2 and build the image (docker SDK)."""
     from edgebench.docker.build import build_image
+    from edgebench.docker.cabundle import resolve as resolve_ca
     from edgebench.docker.errors import DockerError
 
     try:
-        res = build_image(target, base_image=base_image, platform=platform,
-                          ca_bundle=ca_bundle or os.environ.get("EDGEBENCH_CA_BUNDLE"),
+        res = build_image(target, base_image=base_image, platform=platform, ca_bundle=resolve_ca(ca_bundle),
                           no_cache=no_cache, smoke_test=smoke_test)
-    except (DockerError, ValueError, KeyError) as exc:
+    except (DockerError, ValueError, KeyError, FileNotFoundError) as exc:
         raise Exit(f"build: {exc}")
-    print(f"{res.tag} ({res.image_id}) built in {res.seconds:.0f} s; log {res.log_path}")
+    print(f"built {res.tag} ({res.image_id[:19]}) in {res.seconds:.0f} s; log {res.log_path}")
 
 
-@task
-def deploy(c, target=None):
-    """Ship images to devices (registry push/pull or docker save/load over SSH): not implemented yet."""
-    raise Exit("deploy: not implemented yet (fleet deployment is planned work, not an open issue); "
-               "for now `invoke build` on the device itself, then `invoke bench --target <target>`")
+def _deploy_call(fn, *args, **kwargs):
+    """Run one deploy-family command; bad input (inventory, lock, results file) ends as Exit."""
+    from edgebench.deploy.errors import DeployError
+    from edgebench.docker.errors import DockerError
+
+    try:
+        code = fn(*args, **kwargs)
+    except (DeployError, DockerError, OSError, ValueError) as exc:
+        raise Exit(f"{fn.__name__.replace('run_', '')}: {exc}", code=2)
+    if code:
+        raise Exit(code=code)
+
+
+FLEET_HELP = {
+    "inventory": "devices.yaml (default: invoke.yaml's edgebench.inventory, then devices.yaml here)",
+    "devices": "all, or a comma-separated list of device names",
+}
+
+
+@task(help=dict(FLEET_HELP, json="print JSON instead of the table"))
+def devices(c, inventory=None, devices="all", json=False):
+    """Preflight every device: reachable, Docker, arch, L4T, runtimes, free disk, power mode."""
+    from edgebench.deploy.cli import run_devices
+
+    _deploy_call(run_devices, inventory, devices, json, config_value=_opt(c, "inventory", None))
+
+
+@task(help=dict(inventory=FLEET_HELP["inventory"], target="container target to publish", registry="host:port/repo (default: the "
+                "inventory's)", image="local image (default edgebench:<version>-<target>)",
+                lock="lock file (default images.lock.json)"))
+def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock=None):
+    """Push a built image to the registry by digest and record it in images.lock.json."""
+    from edgebench.deploy.cli import run_publish
+
+    _deploy_call(run_publish, target, inventory, registry, image, lock, config_value=_opt(c, "inventory", None))
+
+
+@task(help=dict(FLEET_HELP, image="a published repo@sha256:... (no local build), or a local image",
+                via="auto (registry when the inventory names one), registry, or ssh (stream, no registry)",
+                serial="one device at a time", lock="lock file (default images.lock.json)"))
+def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=None, lock=None):
+    """Put the image on each device: registry pull by digest, or docker save streamed into docker load over SSH."""
+    from edgebench.deploy.cli import run_deploy
+
+    _deploy_call(run_deploy, inventory, devices, image, via, serial, lock, config_value=_opt(c, "inventory", None))
+
+
+@task(help=dict(FLEET_HELP, run="run name (artifacts/<run>/): its files must match the result's sha256s",
+                data="CIFAR-10 source", serial="one device at a time",
+                devices="devices to re-run on (default: the result's own device)"))
+def reproduce(c, results, run=None, devices=None, data=None, inventory=None, serial=False):
+    """Re-run RESULTS.json in the identical image (digest) with the same artifacts, then compare the two."""
+    from edgebench.deploy.cli import run_reproduce
+
+    _deploy_call(run_reproduce, results, str(_run_dir(c, run)), inventory, devices, _opt(c, "data", data),
+                 str(ROOT / _opt(c, "results", None)), str(ROOT / _opt(c, "reports", None)), serial,
+                 config_value=_opt(c, "inventory", None))
 
 
 @task(help={
@@ -123,10 +179,15 @@ def deploy(c, target=None):
     "reference": "backend whose FP32 logits every row is compared with (default keras-call)",
     "resume": "keep the groups an interrupted run completed in --out; measure the rest",
     "force": "replace an existing results file at --out",
+    "allow_unverified": "measure artifacts whose sha256 does not match the manifest (rows say so)",
     "image": "image to run for a container target (default edgebench:<version>-<target>)",
+    "devices": "run on these inventory devices (all, or a,b) in their deployed images, in parallel",
+    "serial": "with --devices: one device at a time",
+    "inventory": "with --devices: devices.yaml (default: invoke.yaml's edgebench.inventory, then devices.yaml)",
 })
 def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None,
-          reference=None, resume=False, force=False, image=None):
+          reference=None, resume=False, force=False, image=None, allow_unverified=False, devices=None,
+          serial=False, inventory=None):
     """Run the benchmark suite on this host (--target local) or inside a target's container."""
     from edgebench.contracts.vocabulary import REFERENCE_BACKEND
     from edgebench.launchers import BenchRequest, LaunchError, get_launcher
@@ -141,9 +202,16 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
                                data=_opt(c, "data", data), device=device,
                                test_limit=int(test_limit) if test_limit else None,
                                only=only.split(",") if only else None,
-                               reference=reference or REFERENCE_BACKEND, resume=resume, force=force)
+                               reference=reference or REFERENCE_BACKEND, resume=resume, force=force,
+                               allow_unverified=allow_unverified)
+        if devices:  # the fleet: results/<run>-<device>.json per device, a summary, failures per device
+            from edgebench.deploy.cli import run_bench
+
+            out = ROOT / _opt(c, "results", None) / f"{artifacts.name}.json" if not out else out
+            return _deploy_call(run_bench, request.with_paths(out=str(out)), inventory, devices, serial,
+                                config_value=_opt(c, "inventory", None))
         res = get_launcher(target, image=image).launch(request)
-    except (ValueError, FileNotFoundError, RuntimeError, LaunchError, DockerError) as exc:
+    except (ValueError, LookupError, OSError, RuntimeError, LaunchError, DockerError) as exc:
         raise Exit(f"bench: {exc}")
     except KeyboardInterrupt:
         raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
@@ -161,13 +229,16 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
 })
 def report(c, results=None, out=None, title=None, reference=True):
     """Render report.html and report.md from results JSON files (never re-runs anything)."""
-    from edgebench.report import render_report
+    from edgebench.report import ReportError, render_report
 
     paths = results.split(",") if results else sorted(str(p) for p in (ROOT / _opt(c, "results", None)).glob("*.json"))
     if not paths:
         raise Exit("report: no results JSON given and none in results/; run `invoke bench` first")
-    html, md = render_report(paths, str(ROOT / (out or _opt(c, "reports", None))), title=title,
-                             include_reference=reference)
+    try:  # a named file that does not exist, or nothing readable: an error, and nothing is written
+        html, md = render_report(paths, str(ROOT / (out or _opt(c, "reports", None))), title=title,
+                                 include_reference=reference)
+    except ReportError as exc:
+        raise Exit(f"report: {exc}", code=2)
     print(f"report: {html}\n        {md}")
 
 
@@ -183,6 +254,6 @@ def demo(c, data=None):
     except Exit as exc:  # a format that fails parity is still benchmarked and shown as such
         print(f"demo: continuing after export problems: {exc.message}", file=sys.stderr)
     bench(c, target="local", run=run, suite=str(ROOT / "src/edgebench/suites/demo.yaml"), device="local",
-          data=data, out=str(ROOT / "results" / "demo-local.json"))
+          data=data, out=str(ROOT / "results" / "demo-local.json"), force=True)  # the demo replaces its own file
     report(c, results=str(ROOT / "results" / "demo-local.json"), out=str(ROOT / "reports" / "demo"),
            title="edgebench demo (this machine)")

@@ -35,6 +35,15 @@ def _docker_reason():
         return f"no Docker daemon answers ({type(exc).__name__}); start one: .ci/docker-setup.sh"
 
 
+def _arm64_reason():
+    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+        return "no qemu-aarch64 binfmt handler: run .ci/arm64-setup.sh (or .ci/arm64-check)"
+    base = os.environ.get("EDGEBENCH_ARM64_BASE", "edgebench-base/debian:bookworm-slim-arm64")
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
+        return f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64, about 5 min)"
+    return _docker_reason()
+
+
 def _have_gpu():
     return None if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0 \
         else "no NVIDIA GPU on this machine (nvidia-smi absent or failing)"
@@ -47,6 +56,8 @@ CHECKS = {
     "TensorRT is not installed (it cannot be here: PyPI's TensorRT downloads from an unreachable host); "
     "runs on Jetson / NGC images",
     "jetson": lambda: None if Path("/etc/nv_tegra_release").exists() else "not a Jetson (/etc/nv_tegra_release absent)",
+    "arm64": lambda: _arm64_reason(),
+    "deploy": lambda: __import__("deploy_rig").missing(),  # tests/plugins/deploy_rig.py: sshd, registry, root
     "browser": lambda: None if (shutil.which("chromium") or shutil.which("chromium-browser")) else
     "headless Chromium is not installed (apt-get install chromium)",
 }

@@ -21,6 +21,22 @@ print(json.dumps({"python": sys.version.split()[0], "gpus": [g.name for g in gpu
                   **found}))
 if "CUDAExecutionProvider" not in providers:
     errors.append("onnxruntime-gpu lacks CUDAExecutionProvider")
+else:
+    # "available" only means the provider library is there: a session must really start on it (a CUDA 11 build
+    # on this CUDA 12 base, or a cuDNN 9 build on cuDNN 8.9, falls back to the CPU with a log line only)
+    import base64  # noqa: E402
+
+    import numpy as np  # noqa: E402
+
+    # an ONNX graph y = Relu(x), x: float[1, 4] (opset 13), serialized: the image needs no onnx package
+    model = base64.b64decode("CAg6PwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoTCgF4Eg4KDAgBEggKAggBCgIIBGITCgF5Eg4KDAgBEggKAggBCgIIBEIECgAQDQ==")
+    sess = onnxruntime.InferenceSession(model, providers=["CUDAExecutionProvider"])
+    active = sess.get_providers()
+    print(json.dumps({"ort_session_providers": active}))
+    if active[0] != "CUDAExecutionProvider":
+        errors.append("onnxruntime %s runs a CUDA session on %s: its CUDA/cuDNN do not match the image's"
+                      % (onnxruntime.__version__, active[0]))
+    sess.run(None, {"x": np.ones((1, 4), np.float32)})
 if not gpus:
     errors.append("TensorFlow sees no GPU (was the container started with --gpus all?)")
 if errors:

@@ -96,6 +96,39 @@ def checksum(path: Path) -> str:
     return "dir-" + h.hexdigest()
 
 
+def load_cifar10_test(source: Optional[str] = None, use_cache: bool = True, progress: bool = True) -> Cifar10:
+    """Only the test split (x_train/y_train are empty): a benchmark decodes 10,000 images, not 60,000.
+    Cached per split; a full cache of the same source serves it too."""
+    source = source or os.environ.get(DATA_ENV) or None
+    if source is None:
+        full = _load_keras_download()
+        return Cifar10(full.x_train[:0], full.y_train[:0], full.x_test, full.y_test, full.source, full.kind,
+                       full.checksum)
+    path = Path(source).expanduser().resolve()
+    kind = detect_kind(path)
+    digest = checksum(path)
+    test_cache = cache_dir() / f"cifar10-v{CACHE_VERSION}-{digest[:24]}-test.npz"
+    if use_cache:
+        for cached in (test_cache, _cache_file(digest)):
+            if cached.exists():
+                try:
+                    with np.load(cached) as z:
+                        x, y = z["x_test"], z["y_test"]
+                    return Cifar10(x[:0], y[:0], x, y, str(path), kind, digest)
+                except (OSError, ValueError, KeyError):
+                    cached.unlink(missing_ok=True)  # corrupt cache: decode again
+    x_test, y_test = _READERS[kind](path, progress, ("test",))
+    data = Cifar10(x_test[:0], y_test[:0], x_test, y_test, str(path), kind, digest)
+    _validate(data, path, ("test",))
+    if use_cache:
+        _atomic_savez(test_cache, x_test=x_test, y_test=y_test)
+    return data
+
+
+def _cache_file(digest: str) -> Path:
+    return cache_dir() / f"cifar10-v{CACHE_VERSION}-{digest[:24]}.npz"
+
+
 def load_cifar10(source: Optional[str] = None, use_cache: bool = True, progress: bool = True) -> Cifar10:
     """Load CIFAR-10 from `source` (a path), $EDGEBENCH_DATA, or Keras' download when online."""
     source = source or os.environ.get(DATA_ENV) or None
@@ -104,20 +137,14 @@ def load_cifar10(source: Optional[str] = None, use_cache: bool = True, progress:
     path = Path(source).expanduser().resolve()
     kind = detect_kind(path)
     digest = checksum(path)
-    cache_file = cache_dir() / f"cifar10-v{CACHE_VERSION}-{digest[:24]}.npz"
+    cache_file = _cache_file(digest)
     if use_cache and cache_file.exists():
         try:
             with np.load(cache_file) as z:
                 return Cifar10(z["x_train"], z["y_train"], z["x_test"], z["y_test"], str(path), kind, digest)
         except (OSError, ValueError, KeyError):
             cache_file.unlink(missing_ok=True)  # corrupt cache: decode again
-    reader = {
-        "python-archive": _read_python_archive,
-        "python-folder": _read_python_folder,
-        "image-folder": _read_image_folder,
-        "image-zip": _read_image_zip,
-    }[kind]
-    x_train, y_train, x_test, y_test = reader(path, progress)
+    x_train, y_train, x_test, y_test = _READERS[kind](path, progress, ("train", "test"))
     data = Cifar10(x_train, y_train, x_test, y_test, str(path), kind, digest)
     _validate(data, path)
     if use_cache:
@@ -130,8 +157,10 @@ def _atomic_savez(target: Path, **arrays) -> None:
         np.savez(f, **arrays)
 
 
-def _validate(data: Cifar10, path: Path) -> None:
+def _validate(data: Cifar10, path: Path, splits=("train", "test")) -> None:
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        if split not in splits:
+            continue
         if len(x) == 0:
             raise DataError(path, f"empty split: no {split} images")
         if x.shape[1:] != IMAGE_SHAPE:
@@ -156,34 +185,46 @@ def _unpickle_batch(raw: bytes, name: str, origin: Path) -> Tuple[np.ndarray, np
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
 
 
-def _join_batches(batches: Dict[str, bytes], origin: Path):
-    train_names = [f"data_batch_{i}" for i in range(1, 6)]
-    missing = [n for n in train_names + ["test_batch"] if n not in batches]
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def _batch_names(splits) -> List[str]:
+    return (list(TRAIN_BATCHES) if "train" in splits else []) + (["test_batch"] if "test" in splits else [])
+
+
+def _join_batches(batches: Dict[str, bytes], origin: Path, splits=("train", "test")):
+    missing = [n for n in _batch_names(splits) if n not in batches]
     if missing:
         raise DataError(origin, f"missing batch files: {', '.join(missing)}")
-    train = [_unpickle_batch(batches[n], n, origin) for n in train_names]
-    x_test, y_test = _unpickle_batch(batches["test_batch"], "test_batch", origin)
-    return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), x_test, y_test)
+    out: List[np.ndarray] = []
+    if "train" in splits:
+        train = [_unpickle_batch(batches[n], n, origin) for n in TRAIN_BATCHES]
+        out += [np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train])]
+    if "test" in splits:
+        out += list(_unpickle_batch(batches["test_batch"], "test_batch", origin))
+    return tuple(out)
 
 
-def _read_python_archive(path: Path, progress: bool):
+def _read_python_archive(path: Path, progress: bool, splits=("train", "test")):
     batches: Dict[str, bytes] = {}
+    wanted = set(_batch_names(splits))
     try:
         with tarfile.open(path) as tar:
-            for member in tar.getmembers():
+            for member in tar:
                 base = os.path.basename(member.name)
-                if member.isfile() and (base.startswith("data_batch_") or base == "test_batch"):
+                if member.isfile() and base in wanted:
                     batches[base] = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(path, f"unreadable archive ({exc})") from exc
-    return _join_batches(batches, path)
+    return _join_batches(batches, path, splits)
 
 
-def _read_python_folder(path: Path, progress: bool):
+def _read_python_folder(path: Path, progress: bool, splits=("train", "test")):
     if (path / "cifar-10-batches-py").is_dir():
         path = path / "cifar-10-batches-py"
-    batches = {p.name: p.read_bytes() for p in path.iterdir() if p.name.startswith("data_batch_") or p.name == "test_batch"}
-    return _join_batches(batches, path)
+    wanted = set(_batch_names(splits))
+    batches = {p.name: p.read_bytes() for p in path.iterdir() if p.name in wanted}
+    return _join_batches(batches, path, splits)
 
 
 # --- image folders and zips --------------------------------------------------------------------
@@ -223,10 +264,10 @@ def _split_entries(entries: List[str], origin: Path) -> Dict[str, List[Tuple[str
     return out
 
 
-def _read_tree(entries: List[str], read, origin: Path, progress: bool):
+def _read_tree(entries: List[str], read, origin: Path, progress: bool, splits=("train", "test")):
     grouped = _split_entries(entries, origin)
     arrays = []
-    for split in ("train", "test"):
+    for split in splits:
         items = sorted(grouped[split], key=lambda t: t[1])
         if not items:
             raise DataError(origin, f"empty split: no images under {split}/<class>/")
@@ -243,18 +284,26 @@ def _read_tree(entries: List[str], read, origin: Path, progress: bool):
     return tuple(arrays)
 
 
-def _read_image_folder(path: Path, progress: bool):
+def _read_image_folder(path: Path, progress: bool, splits=("train", "test")):
     entries = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
-    return _read_tree(entries, lambda n: (path / n).read_bytes(), path, progress)
+    return _read_tree(entries, lambda n: (path / n).read_bytes(), path, progress, splits)
 
 
-def _read_image_zip(path: Path, progress: bool):
+def _read_image_zip(path: Path, progress: bool, splits=("train", "test")):
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(path, f"unreadable zip ({exc})") from exc
     with zf:
-        return _read_tree(zf.namelist(), zf.read, path, progress)
+        return _read_tree(zf.namelist(), zf.read, path, progress, splits)
+
+
+_READERS = {
+    "python-archive": _read_python_archive,
+    "python-folder": _read_python_folder,
+    "image-folder": _read_image_folder,
+    "image-zip": _read_image_zip,
+}
 
 
 def _load_keras_download() -> Cifar10:

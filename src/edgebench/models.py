@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
+from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES
+
 # Per-channel mean and std of the CIFAR-10 training set, in 0..255 units.
 CIFAR10_MEAN = (125.307, 122.950, 113.865)
 CIFAR10_STD = (62.993, 62.089, 66.705)
-INPUT_SHAPE = (32, 32, 3)
-NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _resnet(stage_blocks: Tuple[int, ...], stem: str, name: str, num_classes: in
     import tensorflow as tf
     from tensorflow.keras import layers
 
-    inputs = tf.keras.Input(shape=INPUT_SHAPE, name="image", dtype="float32")
+    inputs = tf.keras.Input(shape=INPUT_SHAPE, name=INPUT_NAME, dtype="float32")
     x = layers.Normalization(mean=list(CIFAR10_MEAN), variance=[s * s for s in CIFAR10_STD], name="normalize")(inputs)
     if stem == "imagenet":
         x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",

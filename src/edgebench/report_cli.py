@@ -37,22 +37,33 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--note", help="a note shown with the imported numbers")
     p.add_argument("--device", help="device name for CSV rows without a `device` column")
     p.add_argument("--templates", help="folder with report.html.j2 / report.md.j2 to use instead of the kit's")
+    p.add_argument("--reproduction", action="store_true",
+                   help="exactly two results files, an original and its re-run: render them as 'original vs "
+                        "re-run' with every difference beyond noise (no reference)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
+    """Exit 0: report written; 1: nothing could be rendered (unreadable inputs, unwritable folder: nothing
+    written); 2: a named input does not exist or the request is incomplete."""
     from edgebench import results
-    from edgebench.report import import_csv, render_report
-    from edgebench.report.data import slug
-    from edgebench.util import atomic_write_json
+    from edgebench.report import ReportError, import_csv, render_report
+    from edgebench.report.format import slug
+
+    def fail(code: int, text: str) -> int:
+        print(f"edgebench report: {text}", file=sys.stderr)
+        return code
 
     if not args.results and not args.import_csv and args.no_reference:
-        print("edgebench report: nothing to report (give results files, --import-csv, or keep the reference)",
-              file=sys.stderr)
-        return 2
+        return fail(2, "nothing to report (give results files, --import-csv, or keep the reference)")
+    for path in list(args.results) + list(args.import_csv):
+        if not Path(path).exists():
+            return fail(2, f"{path}: no such file (nothing written)")
+    if args.reproduction and len(args.results) != 2:
+        return fail(2, f"--reproduction takes exactly two results files (original, re-run), not {len(args.results)}")
     out = Path(args.out)
-    extra = []
+    extra, pending = [], []
     failed_imports = 0
     for csv_path in args.import_csv:
         try:
@@ -63,27 +74,30 @@ def run(args) -> int:
             continue
         for doc in docs:
             dest = out / "imported" / f"{Path(csv_path).stem}-{slug(doc['device'])}.json"
-            atomic_write_json(dest, doc)
             extra.append((doc, str(dest)))
-    html, md = render_report(args.results, out, title=args.title, include_reference=not args.no_reference,
-                             baseline=args.baseline, extra_documents=extra, template_dir=args.templates)
+            pending.append((dest, doc))
+    if args.import_csv and not extra and not args.results:
+        return fail(1, "none of the CSV files could be imported (nothing written)")
+    try:
+        html, md = render_report(args.results, out, title=args.title,
+                                 include_reference=not args.no_reference and not args.reproduction,
+                                 baseline=args.baseline, extra_documents=extra, template_dir=args.templates,
+                                 reproduction=args.reproduction)
+        _write_imports(pending)
+    except ReportError as exc:
+        return fail(1, str(exc))
     print(f"report: {html}")
     print(f"report: {md}")
-    readable = _readable(args.results)
-    if (args.results or args.import_csv) and not readable and not extra:
-        print("edgebench report: none of the given files could be read", file=sys.stderr)
-        return 1
-    return 1 if failed_imports and not extra and not readable else 0
+    return 0
 
 
-def _readable(paths) -> int:
-    from edgebench import results
+def _write_imports(pending) -> None:
+    """The imported CSV as results JSON beside the report, so it can be re-rendered (after the report)."""
+    from edgebench.report import ReportError
+    from edgebench.util import atomic_write_json
 
-    n = 0
-    for p in paths:
+    for dest, doc in pending:
         try:
-            results.load(p)
-            n += 1
-        except results.ResultsError:
-            pass
-    return n
+            atomic_write_json(dest, doc)
+        except OSError as exc:
+            raise ReportError(dest, f"cannot write ({exc.strerror or exc})") from exc

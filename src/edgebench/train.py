@@ -20,6 +20,7 @@ import numpy as np
 
 from edgebench import data as data_mod
 from edgebench import models
+from edgebench.contracts.vocabulary import INPUT_SHAPE
 from edgebench.util import atomic_write_json, sha256_file
 
 
@@ -85,7 +86,7 @@ def _dataset(x, y, batch_size: int, training: bool, augment: bool, seed: Optiona
         img = tf.cast(img, tf.float32)
         if training and augment:
             img = tf.pad(img, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
-            img = tf.image.random_crop(img, (32, 32, 3))
+            img = tf.image.random_crop(img, INPUT_SHAPE)
             img = tf.image.random_flip_left_right(img)
         return img, tf.one_hot(label, models.NUM_CLASSES)
 
@@ -125,7 +126,13 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
     out.mkdir(parents=True, exist_ok=True)
     state_file = out / "train_state.json"
     if cfg.seed is not None:
-        tf.keras.utils.set_random_seed(cfg.seed)
+        # what tf.keras.utils.set_random_seed does, minus Keras 2.12's seed generator, whose randint(1, 1e9)
+        # (a float bound) warned "non-integer arguments to randrange()" once per layer (376 in the tests)
+        import random
+
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        tf.random.set_seed(cfg.seed)
 
     ds = data_mod.load_cifar10(data_source, progress=progress)
     x_train, y_train = data_mod.subset(ds.x_train, ds.y_train, cfg.train_limit, seed=cfg.seed or 0)

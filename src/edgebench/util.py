@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Union
+from typing import Any, BinaryIO, Iterator, Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -92,3 +92,27 @@ def _json_default(o: Any):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def git_revision(root: Optional[PathLike] = None, short: Optional[int] = None, use_env: bool = True) -> Optional[str]:
+    """The kit's git revision: $EDGEBENCH_GIT_REVISION when set (inside an image: its label), else HEAD of the
+    checkout at `root` (default: this package's repository), `short` hex digits if asked, with `-dirty` when
+    tracked files changed; None outside git. The one copy (bench fingerprints and image labels both use it)."""
+    import re
+    import subprocess
+
+    if use_env and os.environ.get("EDGEBENCH_GIT_REVISION"):
+        return os.environ["EDGEBENCH_GIT_REVISION"]
+    top = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    if not (top / ".git").exists():
+        return None
+    try:
+        args = ["git", "-C", str(top), "rev-parse"] + ([f"--short={int(short)}"] if short else []) + ["HEAD"]
+        rev = subprocess.run(args, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(top), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not re.fullmatch(r"[0-9a-f]{7,40}", rev):
+        return None
+    return rev + ("-dirty" if dirty else "")

@@ -22,7 +22,15 @@ def small_model_path(tmp_path_factory) -> Path:
 
     from edgebench import models
 
-    tf.keras.utils.set_random_seed(7)
+    import random
+
+    import numpy as np
+
+    # not tf.keras.utils.set_random_seed: Keras 2.12's seed generator calls randint(1, 1e9) with a float bound
+    # (a DeprecationWarning per layer)
+    random.seed(7)
+    np.random.seed(7)
+    tf.random.set_seed(7)
     model = models.build("resnet18")
     path = tmp_path_factory.mktemp("small-model") / "model.keras"
     model.save(path)

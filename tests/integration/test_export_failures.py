@@ -60,15 +60,59 @@ def test_converter_failure_leaves_other_formats(model_copy, cifar_source, monkey
         manifest_mod.resolve(out, "onnx", "fp32")
 
 
-def test_missing_calibration_data(model_copy, tmp_path):
-    man = export_all(model_copy, formats=["keras", "tflite-int8"], data_source=str(tmp_path / "no-such-cifar"),
-                     parity_images=0, log=None)
-    arts = _by_name(man)
-    assert arts["keras-fp32"]["status"] == "ok"
-    assert arts["tflite-int8"]["status"] == "failed"
-    assert "no calibration data" in arts["tflite-int8"]["error"]
-    assert "no such file" in man["data"]["error"]
-    assert not (model_copy.parent / "model_int8.tflite").exists()
+def test_bad_data_fails_before_exporting_anything(model_copy, tmp_path, capsys):
+    """issue 13: `export` with a bad --data fails before any format is written, not after all of them."""
+    from edgebench.cli import main
+    from edgebench.export import ExportDataError
+
+    out = tmp_path / "out"
+    with pytest.raises(ExportDataError, match="no-such-cifar.*nothing was exported"):
+        export_all(model_copy, formats=["keras", "tflite-int8"], data_source=str(tmp_path / "no-such-cifar"),
+                   parity_images=0, out_dir=out, log=None)
+    assert not out.exists() or not any(out.iterdir())
+    rc = main(["export", str(model_copy), "--out", str(out), "--formats", "onnx", "--data", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nothing was exported" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_model_with_wrong_number_of_classes_is_refused(tmp_path):
+    """issue 13 #8: a 7-class model against the 10-class test set is refused at export, every row naming why."""
+    import tensorflow as tf
+
+    inp = tf.keras.Input((32, 32, 3))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(7)(tf.keras.layers.GlobalAveragePooling2D()(inp)))
+    path = tmp_path / "seven.keras"
+    model.save(path)
+    man = export_all(path, formats=["savedmodel", "onnx"], parity_images=0, log=None)
+    assert man["artifacts"]
+    for art in man["artifacts"]:
+        assert art["status"] == "failed" and "outputs 7 classes" in art["error"] and "10" in art["error"]
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "saved_model").exists()
+
+
+def test_tensorflow_temp_files_stay_in_the_artifacts_folder(model_copy, cifar_source, monkeypatch):
+    """issue 13: TensorFlow's temp folder is the kit's own (<out>/.edgebench-tmp), removed at the end and at the
+    start of the next export when a killed one left it behind."""
+    import tempfile
+
+    from edgebench.export import pipeline
+
+    out = model_copy.parent
+    leftover = out / pipeline.TMP_DIRNAME / "tmpabc"
+    leftover.mkdir(parents=True)  # what a killed export leaves
+    seen = []
+    real = pipeline.check_parity
+
+    def spy(*args, **kwargs):
+        seen.append((tempfile.gettempdir(), __import__("os").environ.get("TMPDIR")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "check_parity", spy)
+    man = export_all(model_copy, formats=["tflite-fp32"], data_source=cifar_source, parity_images=8, log=None)
+    assert all(a["status"] == "ok" for a in man["artifacts"]), man["artifacts"]
+    assert seen and all(t == str(out / pipeline.TMP_DIRNAME) == e for t, e in seen)
+    assert not (out / pipeline.TMP_DIRNAME).exists() and tempfile.gettempdir() != str(out / pipeline.TMP_DIRNAME)
 
 
 def test_parity_failure_is_marked_and_cli_exits_nonzero(model_copy, cifar_source, tmp_path, capsys):

@@ -259,6 +259,62 @@ def test_report_renders_in_chromium(browser, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+WIDTH = 1400
+
+
+def _layout_checks(browser):
+    """Every table fits a 1,400 px viewport (no horizontal scrolling, inside or outside its wrapper),
+    and every backend has one colour across all charts."""
+    overflow = browser.evaluate("""(() => {
+      const w = window.innerWidth, bad = [];
+      document.querySelectorAll('table').forEach((t, i) => {
+        const r = t.getBoundingClientRect(), wrap = t.closest('.tablewrap');
+        if (r.right > w + 1 || (wrap && wrap.scrollWidth > wrap.clientWidth + 1))
+          bad.push([i, t.className, Math.round(r.width), wrap ? wrap.scrollWidth : null,
+                    (t.tHead ? t.tHead.innerText : '').slice(0, 80)]);
+      });
+      return {bad: bad, page: document.documentElement.scrollWidth, w: w,
+              tables: document.querySelectorAll('table').length};
+    })()""")
+    assert overflow["w"] == WIDTH and overflow["tables"] >= 3
+    assert overflow["bad"] == [], f"tables wider than the {WIDTH} px viewport: {overflow['bad']}"
+    assert overflow["page"] <= WIDTH, f"the page scrolls sideways ({overflow['page']} px)"
+    marks = browser.evaluate("""Array.from(document.querySelectorAll('svg.chart [data-backend]')).map(e =>
+        [e.getAttribute('data-backend'), e.getAttribute('data-color'),
+         e.getAttribute('fill') === 'none' ? e.getAttribute('stroke') : (e.getAttribute('fill') || e.getAttribute('stroke')),
+         e.closest('svg.chart').dataset.chart])""")
+    colours, kinds = {}, {}
+    for backend, colour, painted, kind in marks:
+        assert painted == colour, (backend, colour, painted, kind)
+        colours.setdefault(backend, set()).add(colour)
+        kinds.setdefault(backend, set()).add(kind)
+    assert colours, "no chart marks carry their backend"
+    assert all(len(c) == 1 for c in colours.values()), f"a backend with several colours: {colours}"
+    assert max(len(k) for k in kinds.values()) >= 3, kinds   # the same backend drawn in several charts
+    by_colour = {}
+    for backend, c in colours.items():
+        by_colour.setdefault(next(iter(c)), []).append(backend)
+    assert all(len(b) == 1 for b in by_colour.values()), f"two backends share a colour: {by_colour}"
+
+
+def test_report_layout_fits_the_viewport_and_colours_agree(browser, tmp_path):
+    """The measured 2-core run (its wide test-set table, 48 skipped rows) beside made-up runs."""
+    from edgebench.report import render_report
+
+    helpers = _helpers()
+    paths = helpers.write_set(tmp_path / "results")[:3]
+    measured = ROOT / "docs" / "measurements" / "local-x86-2core.json"
+    html, _ = render_report([measured] + paths, ARTIFACTS / "report-layout", title="edgebench layout test")
+    browser.open(html.as_uri(), width=WIDTH)
+    browser.screenshot(ARTIFACTS / "report-layout.png")
+    assert browser.errors() == []
+    _layout_checks(browser)
+    text = browser.evaluate("document.body.innerText")
+    assert "one line per artifact and reason" in text                     # skips grouped
+    assert "local · host · 2026-11-26 09:38" in text                       # device · place · time
+    assert "cross-model comparison" in text                                # seed study vs the kit's model
+
+
 def test_table_sorting_script_works(browser, tmp_path):
     from edgebench.report import render_report
 

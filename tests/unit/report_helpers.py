@@ -29,18 +29,32 @@ def _latency(rng: np.random.RandomState, mean_ms: float, n: int = 200, spread: f
             "cv": float(a.std(ddof=1) / a.mean()), "min": float(a.min()), "max": float(a.max()), "n": n, "raw": raw}
 
 
+DATA_CHECKSUM = "cd" * 32
+MODEL_SHA = "ab" * 32
+
+
 def make_doc(device: str = "x86-test", speed: float = 1.0, threads=(1, 2), seed: int = 0,
-             spread: float = 0.04, with_failures: bool = True, batches=(1, 8, 32, 64)) -> Dict[str, Any]:
-    """A complete made-up results document; `speed` scales every rate (2.0 = twice as fast)."""
+             spread: float = 0.04, with_failures: bool = True, batches=(1, 8, 32, 64),
+             target: Optional[str] = None, image_id: Optional[str] = None, image_digest: Optional[str] = None,
+             created: Optional[str] = None, model_sha: str = MODEL_SHA, data_checksum: str = DATA_CHECKSUM,
+             test_images: int = 10000) -> Dict[str, Any]:
+    """A complete made-up results document; `speed` scales every rate (2.0 = twice as fast).
+    `target` / `image_id` / `image_digest` say it ran in a container; the suite records its test set."""
     rng = np.random.RandomState(seed)
     env = {"hostname": device, "os": "Linux 6.1", "python": "3.11.7",
            "cpu": {"model": "Test CPU @ 2.0GHz", "arch": "x86_64", "logical_cores": max(threads),
                    "usable_cores": max(threads), "physical_cores": max(threads), "isa": ["avx2", "avx512f"]},
            "memory_gb": 16.0, "gpus": [], "jetson": None,
-           "versions": {"tensorflow-cpu": "2.12.1", "onnxruntime": "1.19.2"}, "git_revision": "0123456789ab"}
-    model = {"name": "resnet34-cifar", "path": "model.keras", "sha256": "ab" * 32,
+           "versions": {"tensorflow-cpu": "2.12.1", "onnxruntime": "1.19.2"}, "git_revision": "0123456789ab",
+           "container": {"image": f"edgebench:{target}" if target else None, "image_id": image_id,
+                         "image_digest": image_digest, "target": target, "hostname": device}}
+    model = {"name": "resnet34-cifar", "path": "model.keras", "sha256": model_sha,
              "flops_per_image": 2318804992, "macs_per_image": 1159402496, "params": 21299146}
-    doc = results.new_document(device, env, model, {"name": "test-suite"}, git_revision="0123456789abcdef")
+    suite = {"name": "test-suite", "test_images": test_images,
+             "data": {"source": "cifar10-test.zip", "checksum": data_checksum}}
+    doc = results.new_document(device, env, model, suite, git_revision="0123456789abcdef")
+    if created:
+        doc["created"] = created
     for (backend, precision), (ips1, top1) in SPEC.items():
         acc = None
         if top1 is not None:
@@ -84,8 +98,9 @@ def write(path: Path, doc: Dict[str, Any]) -> Path:
 def write_set(folder: Path) -> List[Path]:
     """Two runs of one device (the second ~25% faster), a second device, and one corrupt file."""
     folder.mkdir(parents=True, exist_ok=True)
-    a = write(folder / "x86-monday.json", make_doc("x86-test", 1.0, seed=1))
-    b = write(folder / "x86-friday.json", make_doc("x86-test", 1.25, seed=2))
+    a = write(folder / "x86-monday.json", make_doc("x86-test", 1.0, seed=1, created="2026-11-23T17:30:00Z"))
+    b = write(folder / "x86-friday.json", make_doc("x86-test", 1.25, seed=2, target="x86-cpu",
+                                                   image_id="sha256:" + "e1" * 32, created="2026-11-27T17:46:00Z"))
     c = write(folder / "arm.json", make_doc("arm-test", 0.4, threads=(1, 3, 6), seed=3, with_failures=False))
     bad = folder / "truncated.json"
     bad.write_text(a.read_text()[:500])

@@ -24,13 +24,16 @@ def test_sampler_sees_a_busy_thread():
         while time.thread_time() - start < 0.6:
             pass
 
+    t0 = time.perf_counter()
     with Sampler(interval=0.1, tegrastats="") as s:
         t = threading.Thread(target=spin)
         t.start()
         t.join()
+    wall = time.perf_counter() - t0
     summary = s.summary(images=100)
     assert summary["samples"] >= 3
-    assert summary["cpu_percent_mean"] > 25  # one busy thread is ~100% of a core on an idle machine
+    # one busy thread is ~100% of a core on an idle machine; on a loaded one it gets 0.6 s CPU over `wall`
+    assert summary["cpu_percent_mean"] > 0.5 * 100 * 0.6 / wall
     assert summary["rss_peak_mb"] > 1
     assert summary["power_w_mean"] is None and summary["energy_j_per_image"] is None  # no power source here
 

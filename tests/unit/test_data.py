@@ -127,3 +127,28 @@ def test_subset_is_deterministic():
     b = data.subset(x, y, 10, seed=3)
     assert np.array_equal(a[0], b[0]) and len(a[0]) == 10 and np.array_equal(a[0][:, 0], a[1])
     assert data.subset(x, y, None)[0] is x
+
+
+def test_test_split_only_decodes_test_images(tmp_path, monkeypatch):
+    """The benchmark reads only the split it needs (a container bench decoded all 50,000 training images)."""
+    tree = _write_image_tree(tmp_path / "imgs", per_class=2)
+    decoded = []
+    real = data._decode
+    monkeypatch.setattr(data, "_decode", lambda raw, name, origin: decoded.append(name) or real(raw, name, origin))
+    t = data.load_cifar10_test(str(tree), progress=False)
+    assert t.x_test.shape == (20, 32, 32, 3) and len(t.x_train) == 0
+    assert decoded and all("/test/" in "/" + n for n in decoded) and len(decoded) == 20
+    assert [p.name for p in (tmp_path / "cache").glob("*-test.npz")]  # cached per split
+    decoded.clear()
+    again = data.load_cifar10_test(str(tree), progress=False)
+    assert not decoded and np.array_equal(again.x_test, t.x_test) and again.checksum == t.checksum
+    full = data.load_cifar10(str(tree), progress=False)
+    assert np.array_equal(full.x_test, t.x_test) and np.array_equal(full.y_test, t.y_test)
+
+
+def test_test_split_from_python_folder_without_training_batches(tmp_path):
+    folder = _write_python_folder(tmp_path / "cifar-10-batches-py")
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").unlink()  # not needed for the test split
+    t = data.load_cifar10_test(str(folder), progress=False)
+    assert t.x_test.shape == (3, 32, 32, 3)

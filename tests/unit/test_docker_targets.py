@@ -124,22 +124,53 @@ def test_labels(name):
 def test_render(name, ca):
     t = targets.load(name)
     text = render.render_dockerfile(t, ca_bundle=ca)
-    assert f"ARG BASE_IMAGE={t.base_image}\nFROM ${{BASE_IMAGE}}" in text
+    assert f"ARG BASE_IMAGE={t.base_image}\nFROM ${{BASE_IMAGE}} AS base" in text
     assert 'ENTRYPOINT ["edgebench"]' in text
     assert "\n\n\n" not in text
     # requirements layer before the source layer: editing src/ keeps the pip layer cached
     assert text.index("COPY requirements.txt") < text.index("COPY src ")
-    assert "pip install --no-deps /opt/edgebench-build/src" in text
+    assert "pip install -q --no-deps --no-index /opt/edgebench-build/dist/*.whl" in text
     for url in t.pip_extra_index_urls:
         assert f"--extra-index-url {url}" in text
     for pkg in t.apt_packages:
         assert f"      {pkg} \\" in text
     assert ("COPY extra-ca.crt" in text) is ca
-    assert ("ARG PIP_CERT=/etc/edgebench/extra-ca.crt" in text) is ca
-    if ca:  # the CA is in place before anything reaches the network
-        assert text.index("COPY extra-ca.crt") < text.index("\nRUN ")
+    assert ("ENV PIP_CERT=/etc/edgebench/extra-ca.crt" in text) is ca
     assert ("python3 -m venv /opt/edgebench" in text) is (t.python_env == "venv")
     assert "{{" not in text and "{%" not in text
+    if ca:
+        _check_ca_stays_in_install_stage(text, t)
+
+
+def _check_ca_stays_in_install_stage(text, t):
+    """Only the install stage sees the CA: it comes before any pip step, and the final stage copies what pip
+    installed (the venv, or the --root tree), never the CA file nor its ENV settings."""
+    install = text.index("FROM base AS install")
+    final = text.index("\nFROM base\n")
+    assert install < text.index("COPY extra-ca.crt") < text.index("python3 -m pip install") < final
+    tail = text[final:]
+    assert "extra-ca" not in tail and "PIP_CERT" not in tail and "SSL_CERT_FILE" not in tail
+    if t.python_env == "venv":
+        assert "COPY --from=install /opt/edgebench /opt/edgebench" in tail
+    else:
+        assert "--root /opt/edgebench-root" in text[install:final]
+        assert "COPY --from=install /opt/edgebench-root/ /" in tail
+    assert "COPY --from=install /opt/edgebench-build /opt/edgebench-build" in tail
+
+
+def test_render_extra_index_requirements_install_without_deps():
+    text = render.render_dockerfile("x86-cuda")
+    assert "COPY requirements.txt requirements-onnxruntime-cuda12.txt /opt/edgebench-build/" in text
+    assert "pip install -q --no-deps -r /opt/edgebench-build/requirements-onnxruntime-cuda12.txt" in text
+    feed = (targets.load("x86-cuda").folder / "requirements-onnxruntime-cuda12.txt").read_text()
+    assert "--index-url https://aiinfra.pkgs.visualstudio.com/" in feed and "onnxruntime-gpu==1.18.0" in feed
+
+
+@pytest.mark.parametrize("name", ["jetson-jp512", "x86-cuda"])
+def test_system_python_targets_upgrade_pip_first(name):
+    """Ubuntu 20.04's pip 20.0 cannot install manylinux_2_27/2_28 wheels (onnxruntime, pillow on aarch64)."""
+    text = render.render_dockerfile(name, ca_bundle=True)
+    assert text.index("pip install -q pip==24.2") < text.index("-r /opt/edgebench-build/requirements.txt")
 
 
 def test_render_base_image_override():
@@ -150,5 +181,5 @@ def test_render_base_image_override():
 def test_render_is_python38_safe_for_jetson():
     text = render.render_dockerfile("jetson-jp512")
     assert "python3 -m venv" not in text  # TensorRT's bindings live in the system dist-packages
-    assert re.search(r"pip install --extra-index-url https://developer\.download\.nvidia\.com/compute/redist/jp/v512",
+    assert re.search(r"pip install -q --extra-index-url https://developer\.download\.nvidia\.com/compute/redist/jp/v512",
                      text)

@@ -146,6 +146,8 @@ def test_check_model_io():
         base.check_model_io(_FakeModel((None, 32, 32, 3), n_in=2))
     with pytest.raises(base.ModelError, match="logits"):
         base.check_model_io(_FakeModel((None, 32, 32, 3), out_shape=(None, 4, 4, 10)))
+    with pytest.raises(base.ModelError, match="outputs 7 classes but the test set .CIFAR-10. has 10"):
+        base.check_model_io(_FakeModel((None, 32, 32, 3), out_shape=(None, 7)))
 
 
 def test_float_images_checks_shape():

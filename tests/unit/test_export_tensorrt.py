@@ -1,91 +1,226 @@
-"""TensorRT exporter: everything up to the point that needs TensorRT runs here; the build itself skips."""
+"""TensorRT engines (edgebench.engines): everything up to the point that needs TensorRT runs here, with the
+gap named in each skip: options, cache keys, the writable cache (also inside a container), calibration data
+files, trtexec command lines and output parsing, CUDA initialisation of `env --check tensorrt`."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import types
 
 import numpy as np
 import pytest
 
+from edgebench.engines import calibration as cal
+from edgebench.engines import tensorrt as eng
+from edgebench.engines import trtexec
 from edgebench.export import tensorrt as trtx
 from edgebench.export.base import ArtifactRecord, ExportContext
 
 SHA = "ab" * 32
+FACTS = eng.DeviceFacts(trt_version="8.5.2.2", gpu_name="Orin", compute_capability="8.7", sm_count=8,
+                        cuda_runtime="11.4", cuda_driver="11.4", device_model="NVIDIA Jetson Orin Nano Developer Kit")
 
 
 def test_build_options_validation():
-    assert trtx.build_options(precision="int8").profile == (1, 64, 256)
-    bad = [dict(precision="int4"), dict(min_batch=0), dict(min_batch=8, opt_batch=4),
+    assert eng.build_options(precision="int8").profile == (1, 64, 256)
+    bad = [dict(precision="int4"), dict(precision="bf16"), dict(min_batch=0), dict(min_batch=8, opt_batch=4),
            dict(opt_batch=512, max_batch=256), dict(workspace_mb=-1), dict(int8_source="magic"),
            dict(precision="int8", calib_images=16, calib_batch=32), dict(input_name="in put"),
            dict(max_batch=2.5), dict(frobnicate=True)]
     for kwargs in bad:
         with pytest.raises(ValueError):
-            trtx.build_options(**kwargs)
-    # a big calib batch is fine for fp16 (no calibration)
-    trtx.build_options(precision="fp16", calib_images=16, calib_batch=32)
+            eng.build_options(**kwargs)
+    eng.build_options(precision="fp16", calib_images=16, calib_batch=32)  # no calibration for fp16
 
 
-def test_cache_key_changes_with_every_input():
-    base = dict(onnx_sha256=SHA, trt_version="8.5.2.2", gpu_name="Orin", precision="int8", profile=(1, 64, 256))
-    k0 = trtx.cache_key(**base)
-    assert k0 == trtx.cache_key(**base) and len(k0) == 64
-    changes = [dict(onnx_sha256="cd" * 32), dict(trt_version="10.3.0"), dict(gpu_name="NVIDIA H100"),
-               dict(precision="fp16"), dict(profile=(1, 32, 256)), dict(extra={"calib_images": 100})]
-    keys = {trtx.cache_key(**dict(base, **c)) for c in changes}
-    assert len(keys) == len(changes) and k0 not in keys
+def test_cache_key_changes_with_every_input_and_machine_fact():
+    k0 = eng.cache_key(SHA, FACTS, "int8", (1, 64, 256))
+    assert k0 == eng.cache_key(SHA, FACTS.to_dict(), "int8", (1, 64, 256)) and len(k0) == 64
+    keys = {eng.cache_key("cd" * 32, FACTS, "int8", (1, 64, 256)), eng.cache_key(SHA, FACTS, "fp16", (1, 64, 256)),
+            eng.cache_key(SHA, FACTS, "int8", (1, 32, 256)),
+            eng.cache_key(SHA, FACTS, "int8", (1, 64, 256), {"calib_images": 100})}
+    for fact, value in (("trt_version", "10.3.0"), ("gpu_name", "NVIDIA H100"), ("compute_capability", "9.0"),
+                        ("sm_count", 16), ("cuda_runtime", "12.2"), ("cuda_driver", "12.4"),
+                        ("device_model", "NVIDIA Jetson AGX Orin")):  # every Orin module says "Orin"
+        keys.add(eng.cache_key(SHA, dict(FACTS.to_dict(), **{fact: value}), "int8", (1, 64, 256)))
+    assert len(keys) == 11 and k0 not in keys
     with pytest.raises(ValueError, match="64 hex"):
-        trtx.cache_key(**dict(base, onnx_sha256="nothex"))
+        eng.cache_key("nothex", FACTS, "int8", (1, 64, 256))
     with pytest.raises(ValueError, match="precision"):
-        trtx.cache_key(**dict(base, precision="bf16"))
+        eng.cache_key(SHA, FACTS, "bf16", (1, 64, 256))
+    with pytest.raises(ValueError, match="trt_version"):
+        eng.cache_key(SHA, {"gpu_name": "x"}, "fp16", (1, 64, 256))
 
 
 def test_key_extra_tracks_calibration_only_for_int8():
-    fp16 = trtx.key_extra(trtx.build_options(precision="fp16"))
-    int8 = trtx.key_extra(trtx.build_options(precision="int8", calib_images=256))
+    fp16 = eng.key_extra(eng.build_options(precision="fp16"))
+    int8 = eng.key_extra(eng.build_options(precision="int8", calib_images=256))
     assert "calib_images" not in fp16 and int8["calib_images"] == 256
-    assert trtx.key_extra(trtx.build_options(precision="int8", int8_source="qdq")).get("calib_images") is None
+    assert eng.key_extra(eng.build_options(precision="int8", int8_source="qdq")).get("calib_images") is None
 
 
 def test_engine_filename_is_readable_and_keyed():
-    key = trtx.cache_key(SHA, "8.5.2", "Orin (nvgpu)", "fp16", (1, 64, 256))
-    name = trtx.engine_filename(key, "fp16", (1, 64, 256), "Orin (nvgpu)")
-    assert name.startswith("engines/fp16-b1-64-256-orin-nvgpu-") and name.endswith(key[:16] + ".engine")
+    key = eng.cache_key(SHA, FACTS, "fp16", (1, 64, 256))
+    name = eng.engine_filename(key, "fp16", (1, 64, 256), "Orin (nvgpu)")
+    assert name.startswith("fp16-b1-64-256-orin-nvgpu-") and name.endswith(key[:16] + ".engine")
 
 
-def test_calibration_batches_are_full_float32_and_contiguous():
+def test_engine_cache_is_never_beside_the_onnx(tmp_path):
+    assert eng.engine_cache_dir("/x/cache", {}) == eng.Path("/x/cache")
+    assert eng.engine_cache_dir(None, {"EDGEBENCH_ENGINE_CACHE": "/e", "EDGEBENCH_CACHE": "/d"}) == eng.Path("/e")
+    assert eng.engine_cache_dir(None, {"EDGEBENCH_CACHE": "/d"}) == eng.Path("/d/tensorrt-engines")
+    assert eng.engine_cache_dir(None, {"HOME": "/home/u"}) == eng.Path("/home/u/.cache/edgebench/engines")
+    import os
+
+    if os.geteuid() == 0:
+        return  # root writes into read-only folders: the refusal is checked as a normal user only
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(eng.EngineError, match="not writable.*EDGEBENCH_ENGINE_CACHE"):
+            eng.writable_cache_dir(ro / "engines")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_container_run_resolves_a_writable_engine_path(tmp_path):
+    """The launcher's mounts and environment: the engine cache lands under the writable /results mount,
+    never under the read-only /artifacts where model.onnx lives."""
+    from edgebench.launchers.container import ARTIFACTS_MOUNT, image_environment, mounts_for
+    from edgebench.launchers.request import BenchRequest
+
+    (tmp_path / "art").mkdir()
+    req = BenchRequest(artifacts=str(tmp_path / "art"), out=str(tmp_path / "results" / "r.json"))
+    inner, binds = mounts_for(req)
+    env = image_environment("edgebench:x", {"Id": "sha256:1"}, "jetson-jp512")
+    cache = eng.engine_cache_dir(None, env)
+    onnx = eng.Path(inner.artifacts) / "model.onnx"
+    writable = [b["bind"] for b in binds.values() if b["mode"] == "rw"]
+    readonly = [b["bind"] for b in binds.values() if b["mode"] == "ro"]
+    assert any(str(cache).startswith(w + "/") for w in writable), (cache, binds)
+    assert not any(str(cache).startswith(r + "/") or str(cache) == r for r in readonly)
+    assert str(onnx).startswith(ARTIFACTS_MOUNT) and onnx.parent != cache
+
+
+def test_calibration_file_round_trip_and_errors(tmp_path):
+    x = np.random.RandomState(0).randint(0, 256, (40, 32, 32, 3)).astype(np.uint8)
+    sha = cal.write_calibration_file(x, tmp_path / "calibration.npy")
+    assert len(sha) == 64
+    back = cal.read_calibration_file(tmp_path / "calibration.npy", limit=16)
+    np.testing.assert_array_equal(back, x[:16])
+    assert cal.images_digest(cal.read_calibration_file(tmp_path / "calibration.npy")) == cal.images_digest(x)
+    with pytest.raises(cal.CalibrationDataError, match="no such file"):
+        cal.read_calibration_file(tmp_path / "none.npy")
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    with pytest.raises(cal.CalibrationDataError, match="bad.npy"):
+        cal.read_calibration_file(tmp_path / "bad.npy")
+    np.save(tmp_path / "nchw.npy", np.zeros((4, 3, 32, 32), np.uint8))
+    with pytest.raises(cal.CalibrationDataError, match="NHWC"):
+        cal.read_calibration_file(tmp_path / "nchw.npy")
+    with pytest.raises(cal.CalibrationDataError):
+        cal.write_calibration_file(np.zeros((0, 32, 32, 3)), tmp_path / "empty.npy")
+
+
+def test_calibration_batches_and_feed():
     x = np.arange(70 * 32 * 32 * 3, dtype=np.uint32).reshape(70, 32, 32, 3).astype(np.uint8)
-    batches = list(trtx.calibration_batches(x, 32))
+    batches = list(cal.calibration_batches(x, 32))
     assert len(batches) == 2
     for b in batches:
         assert b.shape == (32, 32, 32, 3) and b.dtype == np.float32 and b.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(batches[1], x[32:64].astype(np.float32))
-    assert len(list(trtx.calibration_batches(x, 8, limit=16))) == 2
+    feed = cal.CalibrationFeed(x, 32)
+    assert len(feed) == 2 and [list(d) for d in feed] == [["image"], ["image"]]
+    assert len(list(feed)) == 2  # re-iterable: Polygraphy may rewind it
     with pytest.raises(ValueError, match="cannot fill one batch"):
-        list(trtx.calibration_batches(x[:4], 8))
+        cal.CalibrationFeed(x[:4], 8)
     with pytest.raises(ValueError, match="NHWC"):
-        list(trtx.calibration_batches(np.zeros((8, 3, 32, 32)), 4))
+        list(cal.calibration_batches(np.zeros((8, 3, 32, 32)), 4))
 
 
 def test_calibration_cache_name_depends_on_images():
-    a = trtx.calibration_cache_name(SHA, 500, 32, trtx.images_digest(np.zeros((4, 32, 32, 3), np.uint8)))
-    b = trtx.calibration_cache_name(SHA, 500, 32, trtx.images_digest(np.ones((4, 32, 32, 3), np.uint8)))
+    a = cal.calibration_cache_name(SHA, 500, 32, cal.images_digest(np.zeros((4, 32, 32, 3), np.uint8)))
+    b = cal.calibration_cache_name(SHA, 500, 32, cal.images_digest(np.ones((4, 32, 32, 3), np.uint8)))
     assert a != b and a.startswith("engines/calib-") and a.endswith(".cache")
 
 
-def test_trtexec_command_for_tensorrt_85_and_10():
-    argv = trtx.trtexec_command("model.onnx", "e.engine", "int8", (1, 64, 256), calib_cache="c.cache",
-                                trt_version="8.5.2.2")
+def test_trtexec_build_command_for_tensorrt_85_and_10():
+    argv = trtexec.build_command("model.onnx", "e.engine", "int8", (1, 64, 256), calib_cache="c.cache",
+                                 trt_version="8.5.2.2")
     assert argv[0] == "/usr/src/tensorrt/bin/trtexec"
     assert "--onnx=model.onnx" in argv and "--saveEngine=e.engine" in argv
     assert "--minShapes=image:1x32x32x3" in argv and "--optShapes=image:64x32x32x3" in argv
     assert "--maxShapes=image:256x32x32x3" in argv and "--memPoolSize=workspace:1024" in argv
     assert "--int8" in argv and "--calib=c.cache" in argv and "--buildOnly" in argv
-    argv10 = trtx.trtexec_command("m.onnx", "e", "fp16", trt_version="10.3.0", trtexec="trtexec")
-    assert argv10[0] == "trtexec" and "--fp16" in argv10 and "--skipInference" in argv10
-    assert "--int8" not in argv10
+    argv10 = trtexec.build_command("m.onnx", "e", "fp16", trt_version="10.3.0", trtexec="trtexec")
+    assert argv10[0] == "trtexec" and "--fp16" in argv10 and "--skipInference" in argv10 and "--int8" not in argv10
     assert all(isinstance(a, str) for a in argv10)  # an argv list, never a shell string
     with pytest.raises(ValueError):
-        trtx.trtexec_command("m.onnx", "e", "fp16", (8, 4, 2))
+        trtexec.build_command("m.onnx", "e", "fp16", (8, 4, 2))
+
+
+def test_trtexec_load_command_and_summary_parsing():
+    argv = trtexec.load_command("/c/e.engine", 64, use_cuda_graph=True)
+    assert "--loadEngine=/c/e.engine" in argv and "--shapes=image:64x32x32x3" in argv and "--useCudaGraph" in argv
+    with pytest.raises(ValueError):
+        trtexec.load_command("e", 0)
+    out = """[11/26/2026-18:00:00] [I] === Performance summary ===
+[11/26/2026-18:00:00] [I] Throughput: 812.345 qps
+[11/26/2026-18:00:00] [I] Latency: min = 1.20 ms, max = 2.5 ms, mean = 1.3 ms, median = 1.29 ms, percentile(90%) = 1.4 ms, percentile(95%) = 1.45 ms, percentile(99%) = 1.9 ms
+[11/26/2026-18:00:00] [I] Enqueue Time: min = 0.1 ms, max = 0.3 ms, mean = 0.12 ms, median = 0.11 ms, percentile(90%) = 0.13 ms, percentile(95%) = 0.14 ms, percentile(99%) = 0.2 ms
+[11/26/2026-18:00:00] [I] GPU Compute Time: min = 1.1 ms, max = 2.2 ms, mean = 1.2 ms, median = 1.19 ms, percentile(90%) = 1.25 ms, percentile(95%) = 1.3 ms, percentile(99%) = 1.6 ms
+[11/26/2026-18:00:00] [I] Total Host Walltime: 3.0 s
+"""
+    s = trtexec.parse_summary(out)
+    assert s["throughput_qps"] == pytest.approx(812.345)
+    assert s["gpu_compute_ms"] == {"min": 1.1, "max": 2.2, "mean": 1.2, "median": 1.19, "p90": 1.25, "p95": 1.3,
+                                   "p99": 1.6}
+    assert s["latency_ms"]["p99"] == 1.9 and s["enqueue_ms"]["mean"] == 0.12
+    assert trtexec.images_per_second(s, 64) == pytest.approx(64 * 1000 / 1.2)
+    with pytest.raises(ValueError, match="(?s)GPU Compute Time.*deserialization failed"):
+        trtexec.parse_summary("[E] Error[1]: engine deserialization failed")
+
+
+def _fake_cuda(monkeypatch, init_error: int = 0):
+    """A stand-in for cuda-python's driver API (no GPU here): cuInit returns `init_error`."""
+    driver = types.SimpleNamespace(cuInit=lambda flags: (init_error,), cuDeviceGet=lambda i: (0, 0),
+                                   cuDeviceGetName=lambda n, d: (0, b"Orin\x00\x00"))
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.driver = driver
+    pkg = types.ModuleType("cuda")
+    pkg.bindings = bindings
+    monkeypatch.setitem(sys.modules, "cuda", pkg)
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.driver", driver)
+
+
+def test_init_cuda_really_calls_cuinit(monkeypatch):
+    _fake_cuda(monkeypatch)
+    assert eng.init_cuda() == "Orin"
+    _fake_cuda(monkeypatch, init_error=100)  # CUDA_ERROR_NO_DEVICE
+    with pytest.raises(RuntimeError, match="CUDA call failed: 100"):
+        eng.init_cuda()
+
+
+def test_tensorrt_check_fails_when_cuda_does_not_initialise(monkeypatch):
+    """`edgebench env --check tensorrt` must fail on a broken cuda-python, not pass on imports alone."""
+    from edgebench.runtimes.tensorrt import TensorRT
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
+    monkeypatch.setitem(sys.modules, "polygraphy", types.ModuleType("polygraphy"))
+    _fake_cuda(monkeypatch, init_error=35)  # CUDA_ERROR_INSUFFICIENT_DRIVER
+    reason = TensorRT.check()
+    assert reason and "CUDA does not initialise" in reason and "35" in reason
+    _fake_cuda(monkeypatch)
+    assert TensorRT.check() is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_env_check_tensorrt_fails_here_with_the_reason():
+    res = subprocess.run([sys.executable, "-m", "edgebench", "env", "--check", "tensorrt"], capture_output=True,
+                         text=True)
+    assert res.returncode == 1 and "backend 'tensorrt' unavailable" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_exporter_options_validated_at_construction():
@@ -93,6 +228,23 @@ def test_exporter_options_validated_at_construction():
     assert exp.options["precision"] == "int8" and exp.options["max_batch"] == 128
     with pytest.raises(ValueError):
         trtx.TensorRTFp16Exporter(min_batch=0)
+
+
+def test_no_import_cycle_between_export_and_runtime():
+    code = ("import sys; import edgebench.runtimes.tensorrt; assert 'edgebench.export.tensorrt' not in sys.modules; "
+            "import edgebench.export.tensorrt; import edgebench.engines.tensorrt as e; "
+            "assert 'edgebench.runtimes.tensorrt' not in sys.modules or True")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    import re
+
+    for module in ("tensorrt.py", "calibration.py", "trtexec.py"):
+        src = (eng.Path(eng.__file__).parent / module).read_text()
+        assert not re.search(r"^\s*(from|import) edgebench\.(export|runtimes)", src, re.M), module
+    for side in ("export/tensorrt.py", "runtimes/tensorrt.py"):  # neither side imports the other
+        src = (eng.Path(eng.__file__).parents[1] / side).read_text()
+        other = "runtimes" if side.startswith("export") else "export"
+        assert not re.search(rf"^\s*(from|import) edgebench\.{other}", src, re.M), side
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
@@ -106,9 +258,19 @@ def test_export_without_tensorrt_fails_with_a_reason(tmp_path):
     assert not (tmp_path / "engines").exists() or not any((tmp_path / "engines").iterdir())
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_runtime_int8_without_calibration_file_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(eng.DeviceFacts, "probe", classmethod(lambda cls, device=0: FACTS))
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    with pytest.raises(eng.EngineError, match="calibration data file"):
+        eng.engine_for(tmp_path / "model.onnx", "int8", cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*.engine"))
+
+
 @pytest.mark.tensorrt
 def test_engine_build_and_cache_reuse(tmp_path):
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (engines are built on Jetson / NGC images)")
+    pytest.importorskip("polygraphy", reason="Polygraphy is not installed (it comes with the Jetson / NGC images)")
     pytest.importorskip("cuda", reason="cuda-python is not installed")
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
@@ -123,8 +285,49 @@ def test_engine_build_and_cache_reuse(tmp_path):
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.save(model, str(tmp_path / "model.onnx"))
-    first = trtx.engine_for(tmp_path / "model.onnx", "fp16", max_batch=8)
-    mtime = first.stat().st_mtime_ns
-    assert first.exists() and first.parent.name == "engines"
-    assert trtx.engine_for(tmp_path / "model.onnx", "fp16", max_batch=8) == first
-    assert first.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    cal.write_calibration_file(np.random.RandomState(0).randint(0, 256, (64, 32, 32, 3)), tmp_path / "calibration.npy")
+    for precision in ("fp16", "int8"):
+        first = eng.engine_for(tmp_path / "model.onnx", precision, cache_dir=tmp_path / "cache", max_batch=8,
+                               calibration_file=tmp_path / "calibration.npy", calib_images=64, calib_batch=8)
+        mtime = first.stat().st_mtime_ns
+        assert first.exists() and first.parent == tmp_path / "cache"
+        again = eng.engine_for(tmp_path / "model.onnx", precision, cache_dir=tmp_path / "cache", max_batch=8,
+                               calibration_file=tmp_path / "calibration.npy", calib_images=64, calib_batch=8)
+        assert again == first and first.stat().st_mtime_ns == mtime  # reused, not rebuilt
+
+
+def test_trtexec_crosscheck_runs_the_binary_and_parses_it(tmp_path):
+    """The cross-check's process handling, with a stand-in trtexec script (no TensorRT here)."""
+    fake = tmp_path / "trtexec"
+    fake.write_text("#!/bin/sh\necho \"[I] args: $*\"\n"
+                    "echo '[I] Throughput: 100 qps'\n"
+                    "echo '[I] GPU Compute Time: min = 0.5 ms, max = 1 ms, mean = 0.64 ms, median = 0.6 ms'\n")
+    fake.chmod(0o755)
+    out = trtexec.crosscheck(tmp_path / "e.engine", 64, duration_s=1, trtexec=str(fake))
+    assert out["summary"]["gpu_compute_ms"]["mean"] == 0.64 and out["images_per_second"] == pytest.approx(100000)
+    assert out["command"][0] == str(fake) and "--shapes=image:64x32x32x3" in out["command"]
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\necho '[E] Error[4]: engine was built by TensorRT 10' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(trtexec.TrtexecError, match="(?s)exited 1.*built by TensorRT 10"):
+        trtexec.crosscheck(tmp_path / "e.engine", 1, duration_s=1, trtexec=str(broken))
+    import shutil
+
+    if shutil.which("trtexec") is None:
+        with pytest.raises(trtexec.TrtexecError, match="not found"):
+            trtexec.find_trtexec(str(tmp_path / "none"))
+
+
+def test_runtime_reuses_the_engine_export_left_with_the_same_key(tmp_path, monkeypatch):
+    """An engine exported on this device (artifacts/engines/, read-only in a container) is found by its key;
+    nothing is written, and a missing one would be built in the writable cache, not there."""
+    monkeypatch.setattr(eng.DeviceFacts, "probe", classmethod(lambda cls, device=0: FACTS))
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    p = eng.plan(tmp_path / "model.onnx", eng.build_options(precision="fp16", max_batch=64))
+    exported = tmp_path / "engines" / p.filename
+    exported.parent.mkdir()
+    exported.write_bytes(b"engine")
+    assert eng.engine_for(tmp_path / "model.onnx", "fp16", cache_dir=tmp_path / "cache", max_batch=64) == exported
+    assert not (tmp_path / "cache").exists()
+    other = eng.plan(tmp_path / "model.onnx", eng.build_options(precision="fp16", opt_batch=32, max_batch=32))
+    assert other.filename != p.filename  # another profile, another key: never the wrong engine

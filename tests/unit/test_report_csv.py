@@ -1,8 +1,6 @@
 """External measurements from CSV, and the `edgebench report` command."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
@@ -123,7 +121,7 @@ def test_cli_report(tmp_path, capsys):
     assert "bad.json" in out.err
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<title>CLI test</title>" in html
-    assert "dev · 2026-01-12 10:00 vs dev · 2026-01-05 10:00" in html  # labels tell the two runs apart
+    assert "dev · host · 2026-01-05 10:00 vs dev · host · 2026-01-12 10:00" in html  # runs told apart
     imported = tmp_path / "out" / "imported" / "ext-lab.json"
     assert results.load(imported)["imported"]["source"] == "lab notebook"
 
@@ -132,7 +130,23 @@ def test_cli_report_fails_when_no_file_is_readable(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     assert cli.main(["report", str(bad), "--out", str(tmp_path / "out")]) == 1
-    assert "none of the given files could be read" in capsys.readouterr().err
+    assert "no readable results file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_report_named_input_missing_is_an_error(tmp_path, capsys):
+    """`invoke report --results missing.json` used to exit 0 with the seed study alone."""
+    rc = cli.main(["report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert f"{tmp_path / 'missing.json'}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_report_reproduction(tmp_path, capsys):
+    a, b = write(tmp_path / "a.json", make_doc("dev", seed=1)), write(tmp_path / "b.json", make_doc("dev", seed=1))
+    assert cli.main(["report", str(a), str(b), "--reproduction", "--out", str(tmp_path / "out")]) == 0
+    assert "0 differences beyond noise" in (tmp_path / "out" / "report.md").read_text()
+    assert cli.main(["report", str(a), "--reproduction", "--out", str(tmp_path / "o2")]) == 2
 
 
 def test_cli_report_help_lists_csv_columns(capsys):
@@ -140,3 +154,74 @@ def test_cli_report_help_lists_csv_columns(capsys):
         cli.main(["report", "--help"])
     out = capsys.readouterr().out
     assert "--import-csv" in out and "throughput_ips" in out and "--baseline" in out
+
+
+def test_import_csv_top1_unit_is_not_guessed(tmp_path):
+    p = _csv(tmp_path, "backend,scenario,avg_s,top1\nkeras,testset,3,79.1\n")
+    with pytest.raises(results.ResultsError, match=r"line 2: top1 '79.1' is not a fraction 0..1; write a percent"):
+        import_csv(p, source="s")
+    [doc] = import_csv(_csv(tmp_path, "backend,scenario,avg_s,top1\nkeras,testset,3,79.1%\n"), source="s")
+    assert doc["rows"][0]["accuracy"]["top1"] == pytest.approx(0.791)
+
+
+# ----------------------------------------------------------------------------------------------
+# fuzz: >= 200 generated malformed CSV files -> our own error with a message, no file changed
+
+FUZZ_CASES = 240
+GOOD_ROW = {"device": "lab", "backend": "keras", "precision": "fp32", "threads": "2", "batch_size": "32",
+            "scenario": "testset", "status": "ok", "avg_s": "17.5", "max_s": "18", "min_s": "17", "repeats": "3",
+            "images": "10000", "top1": "0.79", "p50_ms": "4.2", "throughput_ips": "570", "cpu_percent": "190"}
+BAD_CELLS = ["", "x", "-1", "1e999", "nan", "inf", "1.5", "0", "79.1", "12%", "--", "1,2,3", "\x00", "\"", "é",
+             "1e308", "-0", "default", "None", "ok", "  ", "\ufeff", "9" * 40, "0x10", "1_000", "½"]
+
+
+def _malformed(rng) -> bytes:
+    cols = list(GOOD_ROW)
+    row = dict(GOOD_ROW)
+    kind = rng.randrange(8)
+    if kind == 0:        # a bad value in a typed cell
+        for _ in range(rng.randint(1, 3)):
+            row[rng.choice(cols)] = rng.choice(BAD_CELLS)
+        if all(row[c] == GOOD_ROW[c] for c in cols) or row.get("status") in ("failed", "skipped"):
+            row["avg_s"] = "fast"
+    elif kind == 1:      # an unknown or repeated column
+        cols = cols + [rng.choice(["bogus", "backend", "Top1 ", "avg s", ""])]
+        row[cols[-1]] = "1"
+    elif kind == 2:      # a required column missing
+        cols.remove(rng.choice(["backend", "scenario"]))
+    elif kind == 3:      # more cells than columns
+        text = ",".join(cols) + "\n" + ",".join(row[c] for c in cols) + ",extra,cells\n"
+        return text.encode()
+    elif kind == 4:      # not UTF-8 / binary
+        return bytes(rng.randrange(256) for _ in range(rng.randint(1, 200))) + b"\xff\xfe\x80"
+    elif kind == 5:      # an unknown scenario or status
+        row[rng.choice(["scenario", "status"])] = rng.choice(["inference", "maybe", "OKAY", "test set"])
+    elif kind == 6:      # an ok row without a measurement
+        for c in ("avg_s", "max_s", "min_s", "p50_ms", "throughput_ips"):
+            row[c] = ""
+    else:                # a header only, or nothing
+        return rng.choice([b"", b"\n\n", (",".join(cols) + "\n").encode(), b"\x00\x00"])
+    text = ",".join(cols) + "\n" + ",".join(row.get(c, "") for c in cols) + "\n"
+    return text.encode("utf-8")
+
+
+def test_fuzz_csv_import_gives_our_error_and_changes_no_file(tmp_path):
+    import random
+
+    rng = random.Random(13)
+    seen_errors = 0
+    for i in range(FUZZ_CASES):
+        data = _malformed(rng)
+        p = tmp_path / f"case-{i}.csv"
+        p.write_bytes(data)
+        before = sorted((f.name, f.stat().st_mtime_ns) for f in tmp_path.iterdir())
+        try:
+            import_csv(p, source="fuzz")
+        except results.ResultsError as exc:
+            assert exc.path == str(p) and exc.reason, data
+            seen_errors += 1
+        except Exception as exc:  # pragma: no cover - the point of the test
+            pytest.fail(f"case {i}: raw {type(exc).__name__}: {exc} for input {data!r}")
+        assert p.read_bytes() == data
+        assert sorted((f.name, f.stat().st_mtime_ns) for f in tmp_path.iterdir()) == before
+    assert seen_errors >= 200, f"only {seen_errors} of {FUZZ_CASES} generated inputs were refused"

@@ -1,21 +1,56 @@
 #!/usr/bin/env bash
-# The GPU inference-time study, run on the lent H100/H200 machine (no TensorFlow, no Docker there).
-# Inputs travel in .stage/ (ignored by git): model.onnx in parts (the call size is capped), manifest.json,
-# train.json, and a CIFAR-10 zip with the test split. Results land in $OUT.
+# The GPU inference-time study on the lent H100/H200 machine (PyTorch there; no TensorFlow, no Docker).
+# It only calls the kit: `python -m edgebench bench` with the study suites. Staged inputs persist in
+# /root/stage while the machine stays warm, because one call carries at most 64 MiB:
+#   .stage/c*/  <stem>.model.onnx.part.*, <stem>.manifest.json, <stem>.train.json, cifar10-test.zip
+#   .whl/       onnx2torch (pure Python), installed into /tmp/site
+# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM     (STEM: orig or cifar)
+# Results: /root/stage/results/<suite>-<stem>-<card>.json, copied to $OUT after every step. A step that
+# runs out of time (BUDGET seconds, default 540) stops like Ctrl-C; the same command again resumes it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
-mkdir -p /root/stage/art
-cp .stage/*.part.* /root/stage/ 2>/dev/null || true
-if ls /root/stage/model.onnx.part.* >/dev/null 2>&1 && [ "${ASSEMBLE:-1}" = 1 ]; then
-  cat /root/stage/model.onnx.part.* > /root/stage/art/model.onnx
+ROOT=${STAGE_ROOT:-/root/stage}
+OUTDIR=${OUT:-/tmp/gpu-study-out}
+mkdir -p "$ROOT/parts" "$ROOT/results" "$OUTDIR"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
-cp .stage/manifest.json .stage/train.json /root/stage/art/ 2>/dev/null || true
-[ -f .stage/cifar10-test.zip ] && cp .stage/cifar10-test.zip /root/stage/
-sha256sum /root/stage/art/model.onnx
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
-python3 -m edgebench env | head -60
-python3 -m edgebench bench --artifacts /root/stage/art --suite src/edgebench/suites/gpu-torch.yaml \
-  --data /root/stage/cifar10-test.zip --reference onnxruntime --device "${DEVICE_NAME:-h100}" \
-  --out "${OUT:-/tmp}/gpu-torch-${DEVICE_NAME:-h100}.json"
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
+# the torch variants (runtimes/torch.py VARIANTS) as backends, until the registry lists them
+EDGEBENCH_BACKENDS=$(python3 -c "from edgebench.runtimes.torch import VARIANTS as V; print(','.join(f'{k}={v}' for k, v in V.items() if k != 'torch'))")
+export EDGEBENCH_BACKENDS
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr 'A-Z' 'a-z' | grep -o 'h100\|h200\|a100\|l4\|orin' | head -1 || true)
+CARD=${CARD:-gpu}
+
+stage() {
+  cp -n .stage/c*/* "$ROOT/parts/" 2>/dev/null || true
+  [ -f "$ROOT/parts/cifar10-test.zip" ] && cp -n "$ROOT/parts/cifar10-test.zip" "$ROOT/"
+  for stem in orig cifar; do
+    mkdir -p "$ROOT/$stem"
+    for f in manifest.json train.json; do
+      [ -f "$ROOT/parts/$stem.$f" ] && cp "$ROOT/parts/$stem.$f" "$ROOT/$stem/$f"
+    done
+    [ -f "$ROOT/$stem/manifest.json" ] || { echo "$stem: manifest not staged yet"; continue; }
+    want=$(python3 -c "import json,sys; print([a['sha256'] for a in json.load(open(sys.argv[1]))['artifacts'] if a['path']=='model.onnx'][0])" "$ROOT/$stem/manifest.json")
+    [ -f "$ROOT/$stem/model.onnx" ] && [ "$(sha256sum < "$ROOT/$stem/model.onnx" | cut -d' ' -f1)" = "$want" ] && { echo "$stem: model.onnx ok"; continue; }
+    cat "$ROOT/parts/$stem.model.onnx.part."* > "$ROOT/$stem/model.onnx"
+    got=$(sha256sum < "$ROOT/$stem/model.onnx" | cut -d' ' -f1)
+    if [ "$got" = "$want" ]; then echo "$stem: model.onnx assembled, sha256 ok"; else echo "$stem: parts incomplete ($(ls "$ROOT/parts" | grep -c "^$stem.model") so far)"; rm "$ROOT/$stem/model.onnx"; fi
+  done
+}
+
+bench() {  # suite stem
+  local out="$ROOT/results/$1-$2-$CARD.json"
+  timeout -s TERM "${BUDGET:-540}" python3 -m edgebench bench --artifacts "$ROOT/$2" --suite "src/edgebench/suites/$1.yaml" \
+    --data "$ROOT/cifar10-test.zip" --reference onnxruntime --device "$CARD" --out "$out" --resume || echo "bench exit $?"
+  cp "$out" "$OUTDIR/" 2>/dev/null || true
+}
+
+case "${1:-}" in
+  stage) stage ;;
+  test) stage; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+        EDGEBENCH_GPU_MODELS="$ROOT" python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_torch_gpu.py -ra ;;
+  torch) stage; bench gpu-torch "$2" ;;
+  cpu) stage; bench gpu-host-cpu "$2" ;;
+  *) echo "usage: $0 stage | test | torch STEM | cpu STEM" >&2; exit 2 ;;
+esac

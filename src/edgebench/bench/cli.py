@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
 from edgebench.launchers.request import BenchRequest, add_arguments
 
-EXIT_CODES = (f"exit status: {EXIT_OK} every row ok or skipped with a reason; {EXIT_ROWS_FAILED} the results file "
-              f"was written but some rows failed; {EXIT_COULD_NOT_RUN} nothing could be measured (bad request, "
-              f"missing artifacts or data, a refused input); 130 interrupted (completed rows kept, --resume "
-              f"continues)")
+EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  {EXIT_ROWS_FAILED}  the results file "
+              f"was written but some rows failed (their reasons are in the file)\n  {EXIT_COULD_NOT_RUN}  nothing "
+              f"could be measured: a bad request or suite, missing artifacts or data, a refusal (artifact sha256 "
+              f"not the manifest's, --out exists, a model whose output width is not the {NUM_CLASSES} classes, an unwritable or full disk)\n"
+              f"  130 interrupted by Ctrl-C or SIGTERM (completed rows kept, --resume continues)")
 
 
 def add_parser(sub) -> None:
@@ -18,7 +19,10 @@ def add_parser(sub) -> None:
         "bench", help="run a benchmark suite on an artifacts folder and write a results JSON",
         description="Run every backend x precision x threads x scenario of a suite (default: the kit's "
                     "suites/default.yaml) against the exported artifacts beside model.keras. Each group runs in "
-                    "its own process; rows are written as they complete, failures become rows with the reason.",
+                    "its own process; rows are written as they complete, failures become rows with the reason. "
+                    "Before anything runs, the suite is validated, every artifact's sha256 is checked against "
+                    "the export manifest and an existing --out is protected. Frameworks' messages go to "
+                    "<out>.log.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(func=_cmd_bench)
@@ -33,11 +37,11 @@ def _cmd_bench(args) -> int:
     try:
         request = BenchRequest.from_args(args)
         res = LocalLauncher(log=log).launch(request)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        log(f"edgebench bench: {exc}")
-        return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         return 130
+    except (ValueError, LookupError, OSError, RuntimeError) as exc:  # our refusals and user mistakes: one line
+        log(f"edgebench bench: {exc}")
+        return EXIT_COULD_NOT_RUN
     print(res.results)
     failed = res.details.get("failed_rows", 0)
     if failed:

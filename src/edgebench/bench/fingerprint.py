@@ -100,6 +100,9 @@ def jetson_info() -> Optional[Dict[str, object]]:
     info["nvpmodel"] = _run(["nvpmodel", "-q"])
     clocks = _run(["jetson_clocks", "--show"])
     info["jetson_clocks"] = clocks
+    from edgebench.bench.telemetry import board_state  # power mode, clocks, temps, host L4T, warnings
+
+    info["state"] = board_state(run=_run)
     return info
 
 
@@ -114,17 +117,32 @@ def package_versions() -> Dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    try:  # TensorRT on Jetson/NGC is a system package, not always a pip distribution
-        if "tensorrt" not in out:
-            import importlib.util
-
-            if importlib.util.find_spec("tensorrt"):
-                import tensorrt  # noqa: F401  (cheap: no GPU work)
-
-                out["tensorrt"] = tensorrt.__version__
-    except Exception:
-        pass
+    if "tensorrt" not in out:  # TensorRT on Jetson/NGC is a system package, not always a pip distribution
+        version = _module_version_without_import("tensorrt")
+        if version:
+            out["tensorrt"] = version
     return out
+
+
+def _module_version_without_import(name: str) -> Optional[str]:
+    """`__version__ = "x"` read from a package's __init__.py (or version.py) text: nothing is imported."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent
+    for candidate in (Path(spec.origin), folder / "version.py", folder / "_version.py"):
+        try:
+            m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", candidate.read_text(errors="replace"), re.M)
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return None
 
 
 def container_info() -> Optional[Dict[str, object]]:
@@ -137,6 +155,7 @@ def container_info() -> Optional[Dict[str, object]]:
     if not inside:
         return None
     return {"image": os.environ.get("EDGEBENCH_IMAGE"), "image_id": os.environ.get("EDGEBENCH_IMAGE_ID"),
+            "image_digest": os.environ.get("EDGEBENCH_IMAGE_DIGEST"),  # repo@sha256:... when pulled/published
             "target": os.environ.get("EDGEBENCH_TARGET"), "hostname": platform.node()}
 
 

@@ -1,7 +1,10 @@
 """The floor: how fast a backend could go on this device, from FLOPs over peak and bytes over bandwidth.
 
-Peaks are estimates from published specifications (GPUs) or from the ISA and clock (CPUs); every
-figure says where it came from, so a reader can judge it.
+CPU peaks are measured (bench.calibrate: a short GEMM per precision and thread count on this machine,
+cached per machine fingerprint); where no measurement exists for a precision and thread count, an estimate
+from the ISA and clock is used and labelled `"method": "estimate"`. GPU peaks come from published
+specifications (`"method": "datasheet"`). Every figure says where it came from, so a reader can judge it;
+floors are never compared across machines.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def cpu_peak_gflops(cpu: Dict[str, Any], threads: int, precision: str) -> Option
     elif precision == "fp16" and ({"asimdhp", "fphp"} & isa):
         factor = 2
     gflops = threads * (mhz / 1000.0) * per_cycle * factor
-    return {"peak_gflops": gflops, "source": f"estimate: {threads} cores x {mhz:.0f} MHz x {per_cycle * factor} "
+    return {"peak_gflops": gflops, "method": "estimate", "source": f"estimate: {threads} cores x {mhz:.0f} MHz x {per_cycle * factor} "
                                              f"FLOP/cycle ({isa_name}{', int8 dot product' if factor == 4 else ''})"}
 
 
@@ -56,17 +59,31 @@ def gpu_peak(gpus, precision: str, jetson: Optional[Dict[str, Any]] = None):
         for key, (peaks, bandwidth, source) in GPU_PEAKS.items():
             if key in name:
                 return {"peak_gflops": peaks.get(precision, peaks["fp32"]), "bandwidth_gbs": bandwidth,
-                        "source": source}
+                        "method": "datasheet", "source": source}
     return None
 
 
+def measured_peak(measured: Optional[Dict[str, Any]], precision: str, threads: int) -> Optional[Dict[str, Any]]:
+    """The calibrated peak for `precision` at `threads` (bench.calibrate's figures), None if not measured."""
+    if not measured:
+        return None
+    figure = (measured.get("figures") or {}).get(precision, {}).get(str(threads))
+    if not figure:
+        return None
+    return {"peak_gflops": figure, "method": "measured",
+            "source": f"measured on this machine: {measured.get('method')} at {threads} threads "
+                      f"(machine {measured.get('machine_key')})"}
+
+
 def floor_for(env: Dict[str, Any], device: str, precision: str, threads: Optional[int], flops_per_image: float,
-              params: Optional[int], batch_size: int, achieved_ips: Optional[float]) -> Optional[Dict[str, Any]]:
+              params: Optional[int], batch_size: int, achieved_ips: Optional[float],
+              measured: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
     if device == "gpu":
         peak = gpu_peak(env.get("gpus"), precision, env.get("jetson"))
     else:
         cpu = env.get("cpu") or {}
-        peak = cpu_peak_gflops(cpu, threads or cpu.get("usable_cores") or 1, precision)
+        n = threads or cpu.get("usable_cores") or 1
+        peak = measured_peak(measured, precision, n) or cpu_peak_gflops(cpu, n, precision)
     if not peak or not flops_per_image:
         return None
     compute_ms = flops_per_image / (peak["peak_gflops"] * 1e9) * 1000.0

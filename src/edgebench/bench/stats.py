@@ -4,16 +4,12 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Sequence
 
-CV_WARNING = 0.10
+from edgebench.contracts.vocabulary import NOISE_CV_LIMIT
+from edgebench.stats_core import percentile
 
+CV_WARNING = NOISE_CV_LIMIT  # one home: contracts.vocabulary
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method) of already-sorted values."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+__all__ = ["CV_WARNING", "images_per_second", "percentile", "summarize"]
 
 
 def summarize(values_ms: Sequence[float], keep_raw: bool = True) -> Dict[str, object]:

@@ -2,7 +2,13 @@
 
 - process CPU % like pidstat (can exceed 100% with several threads), per-core load, peak RSS (psutil);
 - on a discrete NVIDIA GPU: utilisation, memory, power and energy through NVML (pynvml), if present;
-- on a Jetson: GPU load and power rails (VDD_IN, VDD_CPU_GPU_CV, VDD_SOC) parsed from `tegrastats`.
+- on a Jetson: GPU load and power rails (VDD_IN, VDD_CPU_GPU_CV, VDD_SOC) parsed from `tegrastats`, and the
+  CPU/GPU clocks and temperatures (from sysfs, readable inside the container), so a long run shows throttling.
+
+`board_state()` is the Jetson's state for every result: power mode, clocks (and whether jetson_clocks locked
+them), temperatures and the host's own L4T release, read through jetson-stats (jtop's socket mounted into the
+container) when it answers, else from the host files mounted read-only (`jetson_mounts()`), with warnings when
+the board is not at its maximum power mode or its clocks are not locked.
 """
 from __future__ import annotations
 
@@ -12,12 +18,14 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 _RAIL = re.compile(r"\b([A-Z][A-Z0-9_]*) (\d+)mW/(\d+)mW")
 _GR3D = re.compile(r"GR3D_FREQ (\d+)%")
 _RAM = re.compile(r"RAM (\d+)/(\d+)MB")
 _CPUS = re.compile(r"CPU \[([^\]]*)\]")
+_GR3D_MHZ = re.compile(r"GR3D_FREQ \d+%@\[?(\d+)")
+_TEMP = re.compile(r"\b([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C\b")
 
 
 def parse_tegrastats(line: str) -> Dict[str, object]:
@@ -32,6 +40,12 @@ def parse_tegrastats(line: str) -> Dict[str, object]:
     m = _CPUS.search(line)
     if m:
         out["cpu_percent"] = [int(c.split("%")[0]) if "%" in c else None for c in m.group(1).split(",")]
+        out["cpu_mhz"] = [int(c.split("@")[1]) if "@" in c else None for c in m.group(1).split(",")]
+    m = _GR3D_MHZ.search(line)
+    if m:
+        out["gpu_mhz"] = int(m.group(1))
+    # -256C: a sensor that is not there (CV1/CV2 on an Orin Nano)
+    out["temps_c"] = {k: float(v) for k, v in _TEMP.findall(line) if float(v) > -200}
     return out
 
 
@@ -53,6 +67,9 @@ class Sampler:
         self.gpu_mem: List[float] = []
         self.power_w: List[float] = []
         self.rails: Dict[str, List[float]] = {}
+        self.cpu_mhz: List[float] = []
+        self.gpu_mhz: List[float] = []
+        self.temp_max_c: List[float] = []
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._tegra: Optional[subprocess.Popen] = None
@@ -120,6 +137,7 @@ class Sampler:
                 self.rails.setdefault(rail, []).append(mw / 1000.0)
             if "gpu_util" in parsed:
                 self.gpu_util.append(float(parsed["gpu_util"]))  # type: ignore[arg-type]
+            self._clock_sample(parsed)
             if self._stop.is_set():
                 break
 
@@ -141,6 +159,16 @@ class Sampler:
                 self.power_w.append(self._nvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
             except Exception:
                 pass
+
+    def _clock_sample(self, parsed: Dict[str, object]) -> None:
+        mhz = [m for m in parsed.get("cpu_mhz") or [] if m]  # type: ignore[union-attr]
+        if mhz:
+            self.cpu_mhz.append(sum(mhz) / len(mhz))
+        if parsed.get("gpu_mhz"):
+            self.gpu_mhz.append(float(parsed["gpu_mhz"]))  # type: ignore[arg-type]
+        temps = parsed.get("temps_c") or {}
+        if temps:
+            self.temp_max_c.append(max(temps.values()))  # type: ignore[union-attr,arg-type]
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -165,6 +193,8 @@ class Sampler:
             "energy_j_per_image": None,
             "rails_w_mean": {k: mean(v) for k, v in self.rails.items()} or None,
         }
+        if self.cpu_mhz or self.gpu_mhz or self.temp_max_c:
+            out["clocks"] = throttle_summary(self.cpu_mhz, self.gpu_mhz, self.temp_max_c)
         if self.power_w:
             out["power_w_mean"], out["power_source"] = mean(self.power_w), "nvml (board power)"
         elif "VDD_IN" in self.rails:
@@ -173,3 +203,188 @@ class Sampler:
         if out["power_w_mean"] is not None and images:
             out["energy_j_per_image"] = out["power_w_mean"] * seconds / images  # type: ignore[operator]
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# Jetson board state: power mode, clocks, temperatures, host L4T (jtop first, host files second)
+# --------------------------------------------------------------------------------------------
+
+#: where the container launcher mounts the host's files (read-only) so the state can be read from inside
+HOST_MOUNTS = (("/etc/nv_tegra_release", "/host/etc/nv_tegra_release"),
+               ("/var/lib/nvpmodel/status", "/host/var/lib/nvpmodel/status"),
+               ("/etc/nvpmodel.conf", "/host/etc/nvpmodel.conf"),
+               ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats"),
+               ("/run/jtop.sock", "/run/jtop.sock"))
+THROTTLE_DROP = 0.10  # a clock more than 10% below its run's peak in the last third of a run: throttled
+
+
+def jetson_mounts(exists=os.path.exists) -> List[Tuple[str, str, str]]:
+    """(host path, container path, mode) for each host file present: bind them into a Jetson container."""
+    return [(h, c, "rw" if h.endswith(".sock") else "ro") for h, c in HOST_MOUNTS if exists(h)]
+
+
+def throttle_summary(cpu_mhz: List[float], gpu_mhz: List[float], temps: List[float]) -> Dict[str, object]:
+    """Clock ranges over a run, and throttled=True when the last third ran >10% below the run's peak clock."""
+    out: Dict[str, object] = {"temp_max_c": max(temps) if temps else None, "throttled": False, "reasons": []}
+    for name, xs in (("cpu", cpu_mhz), ("gpu", gpu_mhz)):
+        if not xs:
+            continue
+        out[f"{name}_mhz"] = {"min": min(xs), "max": max(xs), "mean": sum(xs) / len(xs)}
+        tail = xs[len(xs) * 2 // 3:] if len(xs) >= 3 else []
+        if tail and sum(tail) / len(tail) < max(xs) * (1 - THROTTLE_DROP):
+            out["throttled"] = True
+            out["reasons"].append(f"{name} clock fell from {max(xs):.0f} to {sum(tail) / len(tail):.0f} MHz "  # type: ignore[union-attr]
+                                  f"in the last third of the run")
+    return out
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def parse_nvpmodel(status: Optional[str], conf: Optional[str]) -> Optional[Dict[str, object]]:
+    """/var/lib/nvpmodel/status ("pmode:0000 ...") + /etc/nvpmodel.conf ("< POWER_MODEL ID=0 NAME=15W >")."""
+    if not status:
+        return None
+    m = re.search(r"pmode:(\d+)", status)
+    if not m:
+        return None
+    mode = int(m.group(1))
+    names = {int(i): n for i, n in re.findall(r"POWER_MODEL\s+ID=(\d+)\s+NAME=(\S+?)\s*>", conf or "")}
+    return {"id": mode, "name": names.get(mode), "max_id": 0, "source": "nvpmodel status file"}
+
+
+def parse_nvpmodel_query(text: Optional[str]) -> Optional[Dict[str, object]]:
+    """`nvpmodel -q`: "NV Power Mode: 15W\n0"."""
+    if not text:
+        return None
+    m = re.search(r"NV Power Mode:\s*(\S+)\s*\n\s*(\d+)", text)
+    return {"id": int(m.group(2)), "name": m.group(1), "max_id": 0, "source": "nvpmodel -q"} if m else None
+
+
+def read_clocks(sysfs: str = "/sys") -> Dict[str, object]:
+    """CPU and GPU clocks from sysfs (visible in a container); locked = min == max, as jetson_clocks leaves them."""
+    import glob
+
+    out: Dict[str, object] = {}
+    cpus = []
+    for d in sorted(glob.glob(os.path.join(sysfs, "devices/system/cpu/cpu[0-9]*/cpufreq"))):
+        vals = {k: _read(os.path.join(d, f"scaling_{k}_freq")) for k in ("cur", "min", "max")}
+        if all(v and v.isdigit() for v in vals.values()):
+            cpus.append({k: int(v) // 1000 for k, v in vals.items()})  # type: ignore[union-attr]
+    if cpus:
+        out["cpu_mhz"] = [c["cur"] for c in cpus]
+        out["cpu_locked"] = all(c["min"] == c["max"] for c in cpus)
+        out["cpu_max_mhz"] = max(c["max"] for c in cpus)
+    for d in sorted(glob.glob(os.path.join(sysfs, "class/devfreq/*"))):
+        if not re.search(r"(ga10b|gv11b|gp10b|gpu)$", d):
+            continue
+        vals = {k: _read(os.path.join(d, f"{k}_freq")) for k in ("cur", "min", "max")}
+        if all(v and v.isdigit() for v in vals.values()):
+            out["gpu_mhz"] = int(vals["cur"]) // 1000000  # type: ignore[arg-type]
+            out["gpu_max_mhz"] = int(vals["max"]) // 1000000  # type: ignore[arg-type]
+            out["gpu_locked"] = vals["min"] == vals["max"]
+            break
+    return out
+
+
+def read_temperatures(sysfs: str = "/sys") -> Dict[str, float]:
+    import glob
+
+    out = {}
+    for d in sorted(glob.glob(os.path.join(sysfs, "devices/virtual/thermal/thermal_zone*"))):
+        name, temp = _read(os.path.join(d, "type")), _read(os.path.join(d, "temp"))
+        if name and temp and temp.lstrip("-").isdigit() and int(temp) > -200000:
+            out[name] = int(temp) / 1000.0
+    return out
+
+
+def from_jtop(stats: Dict[str, object], nvpmodel: object, clocks_active: Optional[bool]) -> Dict[str, object]:
+    """Board state from a jtop client (`jtop().stats`, `.nvpmodel`, `.jetson_clocks.status`)."""
+    text = str(nvpmodel) if nvpmodel is not None else ""
+    m = re.match(r"\s*(\S+?)\[(\d+)\]", text)  # jtop prints the mode as "15W[0]"
+    mode = {"id": int(m.group(2)), "name": m.group(1), "max_id": 0, "source": "jtop"} if m else None
+    temps = {k.replace("Temp ", ""): float(v) for k, v in stats.items()  # type: ignore[union-attr]
+             if str(k).startswith("Temp ") and isinstance(v, (int, float)) and v > -200}
+    return {"power_mode": mode, "temps_c": temps, "clocks": {"locked": clocks_active},
+            "jetson_clocks": "active" if clocks_active else ("inactive" if clocks_active is False else None)}
+
+
+def _jtop_state(timeout: float = 5.0) -> Optional[Dict[str, object]]:
+    if not os.path.exists("/run/jtop.sock"):
+        return None
+    try:
+        from jtop import jtop  # jetson-stats: must match the host's jtop service version
+    except ImportError:
+        return None
+    try:
+        with jtop(interval=0.5) as j:
+            deadline = time.monotonic() + timeout
+            while j.ok() and not j.stats and time.monotonic() < deadline:
+                pass
+            state = from_jtop(dict(j.stats), j.nvpmodel, getattr(j.jetson_clocks, "status", None) == "running")
+            state["jtop_version"] = getattr(j, "version", None)
+            return state
+    except Exception as exc:  # version mismatch with the host's service, socket refused, ...
+        return {"jtop_error": f"{type(exc).__name__}: {exc}"}
+
+
+def board_state(root: str = "/", use_jtop: bool = True, run=None) -> Optional[Dict[str, object]]:
+    """The Jetson's state for the results (None off a Jetson): host L4T, power mode, clocks, temperatures,
+    warnings. `root` lets tests point at a recorded tree; `run(argv)` returns a host tool's output or None."""
+    sysfs = os.path.join(root, "sys")
+    host_rel = _read(os.path.join(root, "host/etc/nv_tegra_release"))
+    own_rel = _read(os.path.join(root, "etc/nv_tegra_release"))
+    if not host_rel and not own_rel:
+        return None
+    state: Dict[str, object] = {"host_l4t": _l4t(host_rel) if host_rel else None,
+                                "image_l4t": _l4t(own_rel) if own_rel else None}
+    if not host_rel:  # not in a container, or the host file was not mounted
+        state["host_l4t_source"] = "this system's /etc/nv_tegra_release (host or image: not mounted)"
+    jt = _jtop_state() if use_jtop else None
+    if jt and "jtop_error" not in jt:
+        state.update(jt)
+        state["source"] = "jtop"
+    else:
+        if jt:
+            state["jtop_error"] = jt["jtop_error"]
+        mode = parse_nvpmodel(_read(os.path.join(root, "host/var/lib/nvpmodel/status")),
+                              _read(os.path.join(root, "host/etc/nvpmodel.conf")))
+        if mode is None and run is not None:
+            mode = parse_nvpmodel_query(run(["nvpmodel", "-q"]))
+        state["power_mode"] = mode
+        state["temps_c"] = read_temperatures(sysfs)
+        state["source"] = "host files + sysfs"
+    clocks = read_clocks(sysfs)
+    state["clocks"] = dict(clocks, **{k: v for k, v in (state.get("clocks") or {}).items() if v is not None})
+    state["warnings"] = board_warnings(state)
+    return state
+
+
+def _l4t(text: str) -> Optional[str]:
+    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def board_warnings(state: Dict[str, object]) -> List[str]:
+    """What makes a Jetson slower than published: not the maximum power mode, clocks not locked, L4T skew."""
+    out = []
+    mode = state.get("power_mode")
+    if not mode:
+        out.append("power mode unknown: mount /var/lib/nvpmodel/status and /etc/nvpmodel.conf (or jtop's socket)")
+    elif mode.get("id") != mode.get("max_id", 0):  # type: ignore[union-attr]
+        out.append(f"power mode {mode.get('name') or mode.get('id')} is not the maximum (mode 0): "  # type: ignore[union-attr]
+                   "`sudo nvpmodel -m 0` for published numbers")
+    clocks = state.get("clocks") or {}
+    locked = clocks.get("locked")  # type: ignore[union-attr]
+    if locked is None:
+        locked = clocks.get("cpu_locked") and clocks.get("gpu_locked", True)  # type: ignore[union-attr]
+    if not locked:
+        out.append("clocks are not locked (frequency scaling adds variance): `sudo jetson_clocks` before benchmarking")
+    if state.get("host_l4t") and state.get("image_l4t") and state["host_l4t"] != state["image_l4t"]:
+        out.append(f"host L4T {state['host_l4t']} differs from the image's {state['image_l4t']}")
+    return out

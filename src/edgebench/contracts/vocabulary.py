@@ -19,11 +19,22 @@ NUM_CLASSES = 10
 FORMATS: Tuple[str, ...] = ("keras", "savedmodel", "onnx", "tflite", "tensorrt")
 #: numeric precisions (bf16: torch only; no exporter writes a bf16 artifact)
 PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+#: precisions an exporter writes an artifact for (bf16 is cast at run time by the torch backend)
+EXPORT_PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "int8")
+#: parity against the Keras model, per precision: max_rel_diff = max|artifact - keras| / max|keras|,
+#: min_top1_agreement in 0..1. Every precision has one (bf16 keeps 8 mantissa bits: ~4e-3 per op).
+PARITY_THRESHOLDS: Dict[str, Dict[str, float]] = {
+    "fp32": {"max_rel_diff": 1e-4},
+    "fp16": {"max_rel_diff": 5e-3},
+    "bf16": {"max_rel_diff": 3e-2, "min_top1_agreement": 0.99},
+    "int8": {"min_top1_agreement": 0.98},
+}
 
 #: backend -> (artifact format it runs, where its arithmetic runs: "cpu" | "gpu")
 BACKENDS: Dict[str, Tuple[str, str]] = {
     "keras": ("keras", "cpu"),
     "keras-call": ("keras", "cpu"),
+    "keras-gpu": ("keras", "gpu"),  # model.predict with TensorFlow on the GPU (the seed study's GPU rows)
     "savedmodel": ("savedmodel", "cpu"),
     "savedmodel-xla": ("savedmodel", "cpu"),
     "tflite": ("tflite", "cpu"),
@@ -40,6 +51,12 @@ FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmod
 #: the default reference backend (the Keras model itself) and the one used where TensorFlow is absent
 REFERENCE_BACKEND = "keras-call"
 REFERENCE_BACKEND_NO_TF = "onnxruntime"
+
+#: the kit's writable cache folder, beside the results file (in a container: /results/.edgebench-cache)
+CACHE_DIRNAME = ".edgebench-cache"
+#: environment variables naming the writable caches: decoded data, TensorRT engines
+DATA_CACHE_ENV = "EDGEBENCH_CACHE"
+ENGINE_CACHE_ENV = "EDGEBENCH_ENGINE_CACHE"
 
 #: a row whose coefficient of variation (std / mean of its raw latencies) exceeds this is flagged noisy
 NOISE_CV_LIMIT = 0.10

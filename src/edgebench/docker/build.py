@@ -2,7 +2,8 @@
 
 The build context is made here (a tar in memory, fixed mtimes and owners so the layer cache holds):
 Dockerfile (rendered), the target's requirements.txt (and test.py), pyproject.toml, README.md, src/, and
-with `ca_bundle` the extra CA file as extra-ca.crt.
+with `ca_bundle` the extra CA file as extra-ca.crt (only the Dockerfile's install stage copies it: no layer of
+the final image holds it).
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from edgebench.docker.cabundle import CABundle, cert_failure_hint
 from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
-from edgebench.docker.render import render_dockerfile
+from edgebench.docker.render import extra_requirements, render_dockerfile
 from edgebench.docker.targets import Target, _repo_root, load
 
 LABEL_PREFIX = "io.edgebench."
@@ -115,10 +117,14 @@ def build_context(t: Target, dockerfile: str, *, ca_bundle: Optional[Union[str, 
 
         add("Dockerfile", dockerfile.encode())
         add("requirements.txt", t.requirements_path.read_bytes() if t.requirements_path.is_file() else b"")
+        for extra in extra_requirements(t):
+            add(extra.name, extra.read_bytes())
         if t.test_path:
             add("test.py", t.test_path.read_bytes())
-        for name in ("pyproject.toml", "README.md"):
+        for name in ("pyproject.toml", "setup.py", "README.md"):
             add(name, (root / name).read_bytes() if (root / name).is_file() else b"")
+        for name in ("report.html.j2", "report.md.j2"):  # shipped inside the wheel by setup.py
+            add(f"templates/{name}", (root / "templates" / name).read_bytes())
         for p in _tree(root / "src"):
             add(p.relative_to(root).as_posix(), p.read_bytes())
         if ca_bundle:
@@ -136,9 +142,12 @@ def ensure_base_image(api: Any, base_image: str, *, platform: Optional[str], tar
     from docker.errors import ImageNotFound
 
     try:
-        api.inspect_image(base_image)
-        log.write(f"# base image {base_image}: present locally\n")
-        return
+        info = api.inspect_image(base_image)
+        have = f"{info.get('Os', 'linux')}/{info.get('Architecture', '?')}"
+        if not platform or not info.get("Architecture") or have == platform:
+            log.write(f"# base image {base_image}: present locally ({have})\n")
+            return
+        log.write(f"# base image {base_image}: present locally for {have}, not {platform}\n")
     except ImageNotFound:
         pass
     log.write(f"# base image {base_image}: not local, pulling\n")
@@ -162,6 +171,7 @@ class _Progress:
     """Turns the daemon's JSON stream into log lines and a one-line progress display."""
 
     def __init__(self, log: IO[str], echo: Optional[IO[str]]):
+        # the terminal gets the steps and errors; pip's and apt's chatter stays in the log
         self.log, self.echo = log, echo
         self.lines: List[str] = []
         self.step = self.steps = self.cached = 0
@@ -194,21 +204,23 @@ class _Progress:
         done = re.match(r"Successfully built ([0-9a-f]+)", line)
         if done and not self.image_id:
             self.image_id = done.group(1)
-        if self.echo is not None and show and line.strip():
+        label_step = bool(m) and m.group(3).startswith("LABEL ")  # the API's labels: one step each
+        if self.echo is not None and show and ((m and not label_step) or line.startswith("ERROR")):
             prefix = f"[{time.monotonic() - self.started:6.1f}s {self.step}/{self.steps or '?'}] "
             self.echo.write(prefix + line + "\n")
             self.echo.flush()
 
 
 def build_image(target: Union[str, Target], *, base_image: Optional[str] = None, platform: Optional[str] = None,
-                ca_bundle: Optional[Union[str, Path]] = None, no_cache: bool = False, smoke_test: bool = True,
+                ca_bundle: Optional[Union[str, Path, CABundle]] = None, no_cache: bool = False, smoke_test: bool = True,
                 tag: Optional[str] = None, api: Any = None, echo: Optional[IO[str]] = sys.stderr) -> BuildResult:
     """Render, build, tag and smoke-test one target's image; logs under build/logs/.
 
     target       name under containers/ (or a loaded Target)
     base_image   override target.yaml's base image (a mirror, a pre-pulled copy)
-    platform     e.g. linux/arm64 (default: the daemon's own, so a local base is used as is)
-    ca_bundle    PEM file trusted by pip during the build (TLS-intercepting proxies)
+    platform     e.g. linux/arm64 (default: the target's own; a local base of another platform is not used)
+    ca_bundle    PEM file trusted by pip during the build (TLS-intercepting proxies); a CABundle (from
+                 edgebench.docker.cabundle.resolve) also says where it came from. Never left in the image.
     no_cache     rebuild every layer
     smoke_test   run `edgebench env --check <backends>` (and the target's test.py) in the new image
     """
@@ -217,6 +229,11 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
     t = load(target) if isinstance(target, str) else target
     base = base_image or t.base_image
     tag = tag or t.tag(__version__)
+    platform = platform or t.platform  # an arm64 target builds as arm64 (under qemu on an x86 machine)
+    ca = ca_bundle if isinstance(ca_bundle, CABundle) or ca_bundle is None else CABundle(Path(ca_bundle), "--ca-bundle")
+    ca_bundle = ca.path if ca else None
+    if ca is not None and echo is not None:
+        echo.write(f"using the {ca.describe()}; pip trusts it during the build only, no image layer keeps it\n")
     dockerfile = render_dockerfile(t, base_image=base, ca_bundle=bool(ca_bundle))
     labels = image_labels(t, base_image=base)
     context, names = build_context(t, dockerfile, ca_bundle=ca_bundle)
@@ -226,7 +243,7 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
     started = time.monotonic()
     with open(logfile, "w", encoding="utf-8") as log:
         log.write(f"# target: {t.name}\n# tag: {tag}\n# base image: {base}\n# platform: {platform or '(daemon)'}\n"
-                  f"# ca bundle: {ca_bundle or '-'}\n# no cache: {no_cache}\n# context: {', '.join(names[:6])}"
+                  f"# ca bundle: {ca.describe() if ca else '-'}\n# no cache: {no_cache}\n# context: {', '.join(names[:6])}"
                   f"{' ...' if len(names) > 6 else ''} ({len(names)} files)\n"
                   f"# labels: {json.dumps(labels, indent=None)}\n\n")
         ensure_base_image(api, base, platform=platform, target=t.name, log=log)
@@ -240,17 +257,16 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
         except BuildError:
             raise
         except Exception as exc:  # APIError before the stream starts (bad platform, context rejected, ...)
-            progress._line(f"ERROR: {exc}")
+            progress.feed({"error": str(exc)})
             raise BuildError(str(exc), progress.lines, target=t.name, tag=tag, log_path=str(logfile)) from exc
         seconds = time.monotonic() - started
         log.write(f"\n# finished in {seconds:.1f} s ({progress.cached} of {progress.steps} steps cached)\n")
     if progress.error:
-        raise BuildError(progress.error, progress.lines, target=t.name, tag=tag, log_path=str(logfile))
+        hint = cert_failure_hint(progress.lines, target=t.name, used=ca)
+        raise BuildError(hint or progress.error, progress.lines, target=t.name, tag=tag, log_path=str(logfile))
     image_id = api.inspect_image(tag)["Id"]
     result = BuildResult(tag=tag, image_id=image_id, seconds=seconds, log_path=logfile, labels=labels,
                          cached_steps=progress.cached, steps=progress.steps)
-    if echo is not None:
-        echo.write(f"built {tag} ({image_id[:19]}) in {seconds:.1f} s; log {logfile}\n")
     if smoke_test:
         result.smoke_log_path = smoke(t, tag, api=api, echo=echo)
     return result

@@ -7,6 +7,12 @@ from typing import List, Optional, Union
 from edgebench.docker.targets import Target, _repo_root, load
 
 
+def extra_requirements(t: Target) -> List[Path]:
+    """containers/<target>/requirements-*.txt: packages installed --no-deps after requirements.txt, each file
+    from the index it names itself (`--index-url` line), e.g. ONNX Runtime's CUDA 12 feed for x86-cuda."""
+    return sorted(t.folder.glob("requirements-*.txt"))
+
+
 def template_path() -> Path:
     return _repo_root() / "templates" / "Dockerfile.j2"
 
@@ -21,7 +27,8 @@ def render_dockerfile(target: Union[str, Target], *, base_image: Optional[str] =
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     text = env.get_template(path.name).render(
-        t=t, base_image=base_image or t.base_image, ca_bundle=bool(ca_bundle), test_script=t.test_path is not None)
+        t=t, base_image=base_image or t.base_image, ca_bundle=bool(ca_bundle), test_script=t.test_path is not None,
+        extra_requirements=[p.name for p in extra_requirements(t)])
     # no runs of blank lines left by skipped blocks
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgebench.contracts.vocabulary import BACKENDS
 from edgebench.docker.errors import TargetError
 
 GPU_MODES = ("none", "nvidia-runtime", "device-requests")
 PYTHON_ENVS = ("venv", "system")
-KNOWN_BACKENDS = ("keras", "keras-call", "savedmodel", "savedmodel-xla", "tflite", "onnxruntime",
-                  "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "tftrt")
+KNOWN_BACKENDS = tuple(BACKENDS)
 
 # key -> (python type(s), required, what it is)
 SCHEMA: Dict[str, Tuple[Tuple[type, ...], bool, str]] = {
@@ -31,7 +31,8 @@ SCHEMA: Dict[str, Tuple[Tuple[type, ...], bool, str]] = {
 }
 
 
-def _repo_root() -> Path:
+def repo_root() -> Path:
+    """The kit's checkout ($EDGEBENCH_ROOT, else the folder above this package with containers/ and templates/)."""
     env = os.environ.get("EDGEBENCH_ROOT")
     if env:
         return Path(env)
@@ -40,6 +41,9 @@ def _repo_root() -> Path:
         if (parent / "containers").is_dir() and (parent / "templates").is_dir():
             return parent
     return Path.cwd()
+
+
+_repo_root = repo_root  # old private name, kept until docker/build.py, render.py and client.py import repo_root
 
 
 def containers_dir() -> Path:

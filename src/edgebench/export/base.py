@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from edgebench import util
+from edgebench.contracts.vocabulary import EXPORT_PRECISIONS as PRECISIONS
+from edgebench.contracts.vocabulary import FORMATS, INPUT_SHAPE, NUM_CLASSES
+from edgebench.engines.calibration import float_images
+from edgebench.export.manifest import ArtifactRecord
 
-FORMATS = ("keras", "savedmodel", "onnx", "tflite", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
-INPUT_SHAPE = (32, 32, 3)
-NUM_CLASSES = 10
+__all__ = ["FORMATS", "PRECISIONS", "INPUT_SHAPE", "NUM_CLASSES", "ArtifactRecord", "ExportContext", "ExportError",
+           "Exporter", "ModelError", "tool_versions", "load_keras_model", "check_model_io", "float_images"]
 
 
 class ExportError(RuntimeError):
@@ -116,7 +118,7 @@ class ExportContext:
     calib_images: Optional[Any] = None  # uint8 or float32 NHWC array of real training images
     log: Callable[[str], None] = lambda msg: None
     _keras_model: Any = None
-    results: Dict[str, "ArtifactRecord"] = field(default_factory=dict)
+    results: Dict[str, ArtifactRecord] = field(default_factory=dict)
 
     def keras_model(self):
         """The Keras model, loaded once (lazily: TensorFlow is imported here, not at module import)."""
@@ -155,7 +157,9 @@ def load_keras_model(path) -> Any:
     return model
 
 
-def check_model_io(model, path="<model>") -> None:
+def check_model_io(model, path="<model>", num_classes: int = NUM_CLASSES) -> None:
+    """One 32x32x3 input, one (batch, num_classes) output: a model with another number of classes than the
+    test set's would be exported and benchmarked against the wrong labels without a word."""
     inputs = getattr(model, "inputs", None) or []
     outputs = getattr(model, "outputs", None) or []
     if len(inputs) != 1 or len(outputs) != 1:
@@ -167,40 +171,15 @@ def check_model_io(model, path="<model>") -> None:
     out_shape = tuple(outputs[0].shape)[1:]
     if len(out_shape) != 1:
         raise ModelError(path, f"output shape is {out_shape}, expected (classes,) logits")
+    if out_shape[0] != num_classes:
+        raise ModelError(path, f"the model outputs {out_shape[0]} classes but the test set (CIFAR-10) has "
+                               f"{num_classes}: its accuracy and parity against the labels would be meaningless")
 
 
 def _short(exc: BaseException, limit: int = 500) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else type(exc).__name__
     return first if len(first) <= limit else first[:limit] + "..."
-
-
-@dataclass
-class ArtifactRecord:
-    """One row of the manifest's `artifacts` list."""
-
-    name: str
-    format: str
-    precision: str
-    path: str
-    status: str = "ok"
-    error: Optional[str] = None
-    size_bytes: Optional[int] = None
-    sha256: Optional[str] = None
-    tools: Dict[str, Optional[str]] = field(default_factory=dict)
-    applied: List[str] = field(default_factory=list)
-    options: Dict[str, Any] = field(default_factory=dict)
-    export_seconds: Optional[float] = None
-    parity: Optional[Dict[str, Any]] = None
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "name": self.name, "format": self.format, "precision": self.precision, "path": self.path,
-            "size_bytes": self.size_bytes, "sha256": self.sha256, "tools": dict(self.tools),
-            "applied": list(self.applied), "options": dict(self.options),
-            "export_seconds": self.export_seconds, "status": self.status, "error": self.error,
-            "parity": self.parity,
-        }
 
 
 class Exporter:
@@ -287,13 +266,3 @@ def _jsonable(d: Dict[str, Any]) -> Dict[str, Any]:
         else:
             out[k] = str(v)
     return out
-
-
-def float_images(x) -> Any:
-    """uint8 or float NHWC images -> float32 0..255 (the models' input contract)."""
-    import numpy as np
-
-    arr = np.asarray(x)
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != INPUT_SHAPE:
-        raise ValueError(f"images must be NHWC {INPUT_SHAPE}, got shape {arr.shape}")
-    return arr.astype(np.float32, copy=False)

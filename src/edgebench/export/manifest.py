@@ -7,23 +7,113 @@
 
 `load(dir)` reads and checks it; `resolve(dir, format, precision)` gives the path of one artifact
 that exported and passed parity, or raises ManifestError saying why not (the benchmark uses these).
+
+Typed in code: `Manifest` and `ArtifactRecord` (dataclasses with to_dict/from_dict); `load` checks every
+field (the schema name and version through contracts.schema.check_header, the one place for both), so a
+malformed manifest is a ManifestError naming the file and the field, never a raw KeyError or TypeError.
 """
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from edgebench import util
+from edgebench.contracts.schema import SchemaProblem, check_header, need
+from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
 
 SCHEMA = "edgebench.manifest"
 SCHEMA_VERSION = 1
 FILENAME = "manifest.json"
 
 
+ARTIFACT_STATUSES = ("ok", "failed")
+
+
 class ManifestError(LookupError):
     """A manifest that is missing or unreadable, or an artifact it lacks or marks failed."""
+
+
+@dataclass
+class ArtifactRecord:
+    """One row of the manifest's `artifacts` list."""
+
+    name: str
+    format: str
+    precision: str
+    path: str
+    status: str = "ok"
+    error: Optional[str] = None
+    size_bytes: Optional[int] = None
+    sha256: Optional[str] = None
+    tools: Dict[str, Optional[str]] = field(default_factory=dict)
+    applied: List[str] = field(default_factory=list)
+    options: Dict[str, Any] = field(default_factory=dict)
+    export_seconds: Optional[float] = None
+    parity: Optional[Dict[str, Any]] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "name": self.name, "format": self.format, "precision": self.precision, "path": self.path,
+            "size_bytes": self.size_bytes, "sha256": self.sha256, "tools": dict(self.tools),
+            "applied": list(self.applied), "options": dict(self.options),
+            "export_seconds": self.export_seconds, "status": self.status, "error": self.error,
+            "parity": self.parity,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "artifact") -> "ArtifactRecord":
+        if not isinstance(d, dict):
+            raise SchemaProblem(f"{where}: expected an object, got {type(d).__name__}")
+        where = f"{where} ({d['name']})" if isinstance(d.get("name"), str) else where
+        rec = cls(name=need(d, "name", "str", where), format=need(d, "format", "str", where, choices=FORMATS),
+                  precision=need(d, "precision", "str", where, choices=PRECISIONS), path=need(d, "path", "str", where),
+                  status=need(d, "status", "str", where, choices=ARTIFACT_STATUSES),
+                  error=need(d, "error", "str", where, required=False, none_ok=True),
+                  size_bytes=need(d, "size_bytes", "int", where, required=False, none_ok=True),
+                  sha256=need(d, "sha256", "str", where, required=False, none_ok=True),
+                  tools=need(d, "tools", "dict", where, required=False, none_ok=True) or {},
+                  applied=need(d, "applied", "list", where, required=False, none_ok=True) or [],
+                  options=need(d, "options", "dict", where, required=False, none_ok=True) or {},
+                  export_seconds=need(d, "export_seconds", "num", where, required=False, none_ok=True),
+                  parity=need(d, "parity", "dict", where, required=False, none_ok=True))
+        if not rec.path.strip():
+            raise SchemaProblem(f"{where}.path: empty")
+        if rec.parity is not None:
+            need(rec.parity, "passed", "bool", f"{where}.parity", required=False, none_ok=True)
+            need(rec.parity, "reason", "str", f"{where}.parity", required=False, none_ok=True)
+        return rec
+
+
+@dataclass
+class Manifest:
+    """manifest.json in code: the model exported, the data used, the options and one record per artifact."""
+
+    model: Dict[str, Any]
+    created: str = ""
+    data: Optional[Dict[str, Any]] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+    artifacts: List[ArtifactRecord] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Manifest":
+        check_header(d, SCHEMA, SCHEMA_VERSION, "manifest")
+        model = need(d, "model", "dict", "manifest", required=False, none_ok=True) or {}
+        for key in ("path", "sha256", "name"):
+            need(model, key, "str", "manifest.model", required=False, none_ok=True)
+        arts = d.get("artifacts")
+        if not isinstance(arts, list):
+            raise SchemaProblem("manifest has no artifacts list")
+        return cls(model=model, created=need(d, "created", "str", "manifest", required=False, none_ok=True) or "",
+                   data=need(d, "data", "dict", "manifest", required=False, none_ok=True),
+                   options=need(d, "options", "dict", "manifest", required=False, none_ok=True) or {},
+                   artifacts=[ArtifactRecord.from_dict(a, f"artifact {i}") for i, a in enumerate(arts)])
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created": self.created, "model": self.model,
+                "data": self.data, "options": self.options, "artifacts": [a.to_dict() for a in self.artifacts]}
 
 
 def new(model_path: Path, model_name: Optional[str], model_sha256: Optional[str],
@@ -40,7 +130,12 @@ def new(model_path: Path, model_name: Optional[str], model_sha256: Optional[str]
 
 
 def write(directory: Union[str, Path], manifest: Dict[str, Any]) -> Path:
+    """Check `manifest` and write it atomically; ManifestError (nothing written) when it is malformed."""
     path = Path(directory) / FILENAME
+    try:
+        Manifest.from_dict(manifest)
+    except SchemaProblem as exc:
+        raise ManifestError(f"{path}: refusing to write a malformed manifest: {exc}") from None
     util.atomic_write_json(path, manifest)
     return path
 
@@ -51,22 +146,22 @@ def _manifest_path(directory: Union[str, Path]) -> Path:
 
 
 def load(directory: Union[str, Path]) -> Dict[str, Any]:
-    """Read `directory/manifest.json` (or a manifest file given directly) and check its schema."""
+    """Read `directory/manifest.json` (or a manifest file given directly) and check every field."""
+    return load_typed(directory).to_dict()
+
+
+def load_typed(directory: Union[str, Path]) -> Manifest:
     path = _manifest_path(directory)
     if not path.exists():
         raise ManifestError(f"{path}: no export manifest (run `edgebench export MODEL.keras` first)")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ManifestError(f"{path}: unreadable manifest: {exc}") from exc
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ManifestError(f"{path}: not an edgebench manifest (schema {data.get('schema') if isinstance(data, dict) else None!r})")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ManifestError(f"{path}: manifest schema_version {data.get('schema_version')} is not "
-                            f"{SCHEMA_VERSION} (export again with this kit)")
-    if not isinstance(data.get("artifacts"), list):
-        raise ManifestError(f"{path}: manifest has no artifacts list")
-    return data
+    try:
+        return Manifest.from_dict(data)
+    except SchemaProblem as exc:
+        raise ManifestError(f"{path}: {exc}") from None
 
 
 def find(manifest: Dict[str, Any], fmt: str, precision: str) -> Optional[Dict[str, Any]]:

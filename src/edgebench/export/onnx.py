@@ -11,12 +11,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Dict, List
 
-from edgebench.export.base import INPUT_SHAPE, ExportContext, ExportError, Exporter
+from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
+from edgebench.export.base import ExportContext, ExportError, Exporter
 
 DEFAULT_OPSET = 13
 MIN_OPSET, MAX_OPSET = 11, 18  # tf2onnx 1.16 emits up to 18; QDQ per-channel needs >= 13 (checked there)
 SIMPLIFIERS = ("auto", "none", "onnxslim", "onnxsim")
-INPUT_NAME = "image"
 BATCH_DIM = "batch"
 
 

@@ -11,18 +11,15 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from edgebench.contracts.vocabulary import FORMAT_BACKEND, PARITY_THRESHOLDS
+
 DEFAULT_IMAGES = 1000
-#: per precision: max_rel_diff = max|artifact - keras| / max|keras|; min_top1_agreement in 0..1
-DEFAULT_THRESHOLDS: Dict[str, Dict[str, float]] = {
-    "fp32": {"max_rel_diff": 1e-4},
-    "fp16": {"max_rel_diff": 5e-3},
-    "int8": {"min_top1_agreement": 0.98},
-}
+#: per precision (the vocabulary's): max_rel_diff = max|artifact - keras| / max|keras|; min_top1_agreement 0..1
+DEFAULT_THRESHOLDS: Dict[str, Dict[str, float]] = copy.deepcopy(PARITY_THRESHOLDS)
 THRESHOLD_KEYS = ("max_rel_diff", "max_abs_diff", "min_top1_agreement")
 
 #: manifest format -> edgebench.runtimes backend that runs it
-BACKENDS = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime", "tflite": "tflite",
-            "tensorrt": "tensorrt"}
+BACKENDS = dict(FORMAT_BACKEND)
 
 
 def thresholds(overrides: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[str, Dict[str, float]]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
-from edgebench.export.base import INPUT_SHAPE, ExportContext, Exporter
+from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME
+from edgebench.export.base import ExportContext, Exporter
 
 SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
 
 
 def serving_function(model):
@@ -35,4 +34,4 @@ class SavedModelExporter(Exporter):
         model = ctx.keras_model()
         serve = serving_function(model)
         tf.saved_model.save(model, str(tmp_path), signatures={SIGNATURE_KEY: serve})
-        return [f"signature {SIGNATURE_KEY}: {INPUT_NAME} float32 [-1,32,32,3] -> {OUTPUT_NAME}"]
+        return [f"signature {SIGNATURE_KEY}: {INPUT_NAME} float32 [-1,{','.join(map(str, INPUT_SHAPE))}] -> {OUTPUT_NAME}"]

@@ -40,17 +40,43 @@ class Launcher:
         return self.name
 
     def launch(self, request: BenchRequest) -> LaunchResult:
+        """The checks every launcher shares, on this host's paths, before anything starts: the artifacts
+        folder (which runs exist when it does not), suite and data, and the --out file (bench.checks)."""
+        from edgebench.bench.checks import check_out
+        from edgebench.bench.errors import write_error
+
         artifacts = Path(request.artifacts)
         if not artifacts.is_dir():
-            raise FileNotFoundError(f"artifacts folder not found: {artifacts}")
+            raise FileNotFoundError(artifacts_not_found(artifacts))
         for label, value in (("suite", request.suite), ("data", request.data)):
             if value and not Path(value).exists():
                 raise FileNotFoundError(f"{label} not found: {value}")
-        Path(request.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+        out = Path(request.out).resolve()
+        check_out(out, force=request.force, resume=request.resume)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(out.parent, exc, what="create the results folder") from None
         return self.launch_impl(request)
 
     def launch_impl(self, request: BenchRequest) -> LaunchResult:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+def artifacts_not_found(artifacts: Path) -> str:
+    """The message for a missing artifacts folder: which runs exist beside it and the flags that pick one."""
+    parent = artifacts.parent
+    runs = sorted(p.name for p in parent.iterdir() if p.is_dir() and (p / "model.keras").exists()) \
+        if parent.is_dir() else []
+    msg = f"artifacts folder not found: {artifacts}"
+    if runs:
+        pick = runs[0]
+        msg += (f". Runs in {parent}: {', '.join(runs)}; pick one with `invoke bench --run {pick}` "
+                f"(or `edgebench bench --artifacts {parent / pick}`)")
+    else:
+        msg += (f". No trained runs in {parent} (a run is a folder with model.keras): `invoke train` and "
+                f"`invoke export` make one, `make demo` makes artifacts/demo")
+    return msg
 
 
 def get_launcher(target: str, *, image: Optional[str] = None) -> Launcher:

@@ -8,10 +8,14 @@ EDGEBENCH_GIT_REVISION.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
+import uuid
 from pathlib import Path
-from typing import IO, Any, Dict, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
 
 from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
 from edgebench.docker.errors import ContainerError
@@ -65,6 +69,57 @@ def image_environment(image: str, info: Dict[str, Any], target_name: str) -> Dic
     return env
 
 
+class HostPaths:
+    """A text stream that writes the container's output with its mount paths turned into this host's paths,
+    so a user never sees /results/... where the file is really results/... here."""
+
+    def __init__(self, stream: IO[str], mapping: Dict[str, str]):
+        self.stream, self.mapping = stream, mapping
+
+    def write(self, text: str) -> int:
+        for inner, host in self.mapping.items():
+            text = text.replace(inner, host)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While a container runs, SIGTERM raises KeyboardInterrupt (main thread only) instead of killing this
+    process outright, so the container is stopped and removed on the way out, as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def remove_launched(api: Any, launch_id: str) -> None:
+    """Force-remove the container(s) started with EDGEBENCH_LAUNCH_ID=launch_id (best effort, never raises)."""
+    from edgebench.docker.run import CREATED_BY_LABEL
+
+    try:
+        candidates = api.containers(all=True, filters={"label": f"{CREATED_BY_LABEL}=bench"})
+    except Exception:
+        return
+    for c in candidates:
+        try:
+            env = (api.inspect_container(c["Id"]).get("Config") or {}).get("Env") or []
+            if f"EDGEBENCH_LAUNCH_ID={launch_id}" in env:
+                api.remove_container(c["Id"], force=True)
+        except Exception as exc:  # already gone, or the engine is busy: nothing more to do here
+            log.debug("remove %s: %s", c.get("Id", "?")[:12], exc)
+
+
 class ContainerLauncher(Launcher):
     """`edgebench bench` inside `target`'s image (default tag `edgebench:<version>-<target>`) on this host."""
 
@@ -90,10 +145,23 @@ class ContainerLauncher(Launcher):
         image = self.image or default_image(self.target)
         info = inspect(api, image)
         inner, binds = mounts_for(request)
+        if self.target.gpu == "nvidia-runtime":  # a Jetson: its board state from the host's files, read-only
+            from edgebench.bench.telemetry import jetson_mounts
+
+            binds.update({h: {"bind": c, "mode": m} for h, c, m in jetson_mounts()})
         env = image_environment(image, info, self.target.name)
-        res = run_in_image(api, image, inner.to_argv(), target=self.target, binds=binds, environment=env,
-                           kind="bench", echo=self.echo, check=False, network_disabled=True)
         out = Path(request.out).resolve()
+        echo = HostPaths(self.echo, {RESULTS_MOUNT + "/": str(out.parent) + "/",
+                                     ARTIFACTS_MOUNT + "/": str(Path(request.artifacts).resolve()) + "/"}) \
+            if self.echo is not None else None
+        env["EDGEBENCH_LAUNCH_ID"] = uuid.uuid4().hex  # finds this run's container if it must be removed
+        with stop_on_sigterm():  # SIGTERM, like Ctrl-C, unwinds through run_in_image, which removes the container
+            try:
+                res = run_in_image(api, image, inner.to_argv(), target=self.target, binds=binds, environment=env,
+                                   kind="bench", echo=echo, check=False, network_disabled=True)
+            except BaseException:
+                remove_launched(api, env["EDGEBENCH_LAUNCH_ID"])  # in case its own clean-up did not get there
+                raise
         where = f"container {self.target.name} ({image})"
         if res.exit_code not in (EXIT_OK, EXIT_ROWS_FAILED):
             raise ContainerError(res.container_id, res.exit_code, inner.to_argv(), image, res.stderr or res.stdout,
@@ -109,5 +177,5 @@ class ContainerLauncher(Launcher):
                                      "digest": env.get("EDGEBENCH_IMAGE_DIGEST")})
 
 
-__all__ = ["ContainerLauncher", "mounts_for", "image_environment", "ARTIFACTS_MOUNT", "RESULTS_MOUNT",
+__all__ = ["ContainerLauncher", "HostPaths", "remove_launched", "stop_on_sigterm", "mounts_for", "image_environment", "ARTIFACTS_MOUNT", "RESULTS_MOUNT",
            "SUITE_MOUNT", "DATA_MOUNT", "CACHE_DIR"]

@@ -27,6 +27,7 @@ class BenchRequest:
     reference: str = REFERENCE_BACKEND   # backend whose FP32 logits every row is compared with
     resume: bool = False                 # keep completed groups of an interrupted run in `out`
     force: bool = False                  # overwrite an existing results file at `out`
+    allow_unverified: bool = False       # measure artifacts whose sha256 does not match the manifest (rows say so)
     extra: Dict[str, Any] = field(default_factory=dict)  # launcher-specific settings, never on the command line
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class BenchRequest:
             argv.append("--resume")
         if self.force:
             argv.append("--force")
+        if self.allow_unverified:
+            argv.append("--allow-unverified")
         return argv
 
     def to_dict(self) -> Dict[str, Any]:
@@ -87,6 +90,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="backend whose FP32 logits every row is compared with (default: the Keras model; "
                         "'onnxruntime' where TensorFlow is absent)")
     p.add_argument("--resume", action="store_true",
-                   help="keep the groups an earlier, interrupted run of the same request completed in --out; "
-                        "measure only the rest")
-    p.add_argument("--force", action="store_true", help="replace an existing results file at --out")
+                   help="continue the results file at --out, started by the same request (suite, test images, "
+                        "artifacts, data, reference; a different one is refused): completed groups are kept, "
+                        "failed, killed or missing ones are measured again")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing edgebench results file at --out (a file that is not one is never "
+                        "touched)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="measure artifacts whose sha256 does not match the export manifest (refused otherwise); "
+                        "every row then says it is unverified")

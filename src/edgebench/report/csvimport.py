@@ -14,7 +14,8 @@ CSV columns (header row required; names are case-insensitive; empty cell = unkno
     avg_s, max_s, min_s, repeats, images      a test-set pass: seconds per pass and its size
     mean_ms, p50_ms, p90_ms, p95_ms, p99_ms, min_ms, max_ms, std_ms           latency statistics
     throughput_ips   images per second
-    top1             top-1 accuracy, as a fraction (0.791) or a percent (79.1 or 79.1%)
+    top1             top-1 accuracy: a fraction 0..1 (0.791), or a percent written with its sign (79.1%);
+                     a bare number above 1 is refused (no unit is guessed)
     size_mb          artifact size in MB (10^6 bytes)
     cpu_percent, power_w, energy_j_per_image, gpu_util    telemetry, where known
     gflops           achieved GFLOP/s
@@ -26,6 +27,7 @@ knows where the numbers come from. Numbers are never invented: a missing cell st
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -41,14 +43,18 @@ COLUMNS = (
 
 
 def _float(text: str, path, line: int, column: str) -> Optional[float]:
-    t = (text or "").strip().replace(",", "") if column != "note" else text
-    if t in ("", "-", "n/a", "na", "null", "none"):
+    t = (text or "").strip().replace(",", "")
+    if t.lower() in ("", "-", "n/a", "na", "null", "none"):
         return None
     percent = t.endswith("%")
+    if percent and column != "top1":
+        raise results.ResultsError(path, f"line {line}: column {column!r} takes a plain number, not a percent: {text!r}")
     try:
-        v = float(t.rstrip("%"))
+        v = float(t[:-1] if percent else t)
     except ValueError:
         raise results.ResultsError(path, f"line {line}: column {column!r} is not a number: {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise results.ResultsError(path, f"line {line}: column {column!r} must be a finite number >= 0, not {text!r}")
     return v / 100.0 if percent else v
 
 
@@ -57,7 +63,7 @@ def _int(text: str, path, line: int, column: str) -> Optional[int]:
     if t in ("", "default", "framework default", "-", "n/a", "null", "none"):
         return None
     v = _float(t, path, line, column)
-    if v is None or v != int(v) or v < 1:
+    if v is None or v != int(v) or v < 1 or v > 1e9:
         raise results.ResultsError(path, f"line {line}: column {column!r} must be a positive integer, not {text!r}")
     return int(v)
 
@@ -70,10 +76,26 @@ def import_csv(path, source: Optional[str] = None, note: Optional[str] = None, d
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise results.ResultsError(p, f"cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise results.ResultsError(p, f"not UTF-8 text (byte {exc.start}): save the CSV as UTF-8") from None
+    try:
+        return _documents(p, text, source, note, device, model)
+    except csv.Error as exc:
+        raise results.ResultsError(p, f"not a readable CSV ({exc})") from None
+    except results.ResultsError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:   # a value our checks let through: still our error
+        raise results.ResultsError(p, f"cannot import ({type(exc).__name__}: {exc})") from None
+
+
+def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], device: Optional[str],
+               model: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
     reader = csv.DictReader(text.splitlines())
     if not reader.fieldnames:
         raise results.ResultsError(p, "empty CSV (a header row is required)")
-    fields = [f.strip().lower() for f in reader.fieldnames]
+    fields = [(f or "").strip().lower() for f in reader.fieldnames]
+    if len(set(fields)) != len(fields):
+        raise results.ResultsError(p, f"repeated CSV columns in the header: {fields}")
     unknown = sorted(set(fields) - set(COLUMNS))
     if unknown:
         raise results.ResultsError(p, f"unknown CSV columns {unknown}; known: {', '.join(COLUMNS)}")
@@ -84,6 +106,8 @@ def import_csv(path, source: Optional[str] = None, note: Optional[str] = None, d
         raise results.ResultsError(p, "an imported measurement needs its source (--source TEXT)")
     docs: Dict[str, Dict[str, Any]] = {}
     for n, raw in enumerate(reader, start=2):
+        if None in raw:
+            raise results.ResultsError(p, f"line {n}: more cells than the header has columns")
         rec = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not any(rec.values()):
             continue
@@ -111,8 +135,11 @@ def import_csv(path, source: Optional[str] = None, note: Optional[str] = None, d
             fields_["latency_ms"] = lat
         fields_["throughput_ips"] = f("throughput_ips")
         top1 = f("top1")
+        if top1 is not None and top1 > 1.0:
+            raise results.ResultsError(p, f"line {n}: top1 {rec.get('top1')!r} is not a fraction 0..1; write a "
+                                          f"percent with its sign ({rec.get('top1')}%)")
         if top1 is not None:
-            fields_["accuracy"] = {"top1": top1 / 100.0 if top1 > 1 else top1, "images": None,
+            fields_["accuracy"] = {"top1": top1, "images": None,
                                    "reference_top1": None, "delta_top1": None, "max_abs_logit_diff": None,
                                    "top1_agreement": None}
         size = f("size_mb")
@@ -128,10 +155,14 @@ def import_csv(path, source: Optional[str] = None, note: Optional[str] = None, d
         if status == "ok" and not measured:
             raise results.ResultsError(p, f"line {n}: an ok row needs a measurement (avg_s, p50_ms, "
                                           f"mean_ms or throughput_ips)")
-        row = results.new_row(rec["backend"], (rec.get("precision") or "fp32").lower(),
-                              _int(rec.get("threads", ""), p, n, "threads"),
-                              _int(rec.get("batch_size", ""), p, n, "batch_size"), scenario,
-                              status=status, reason=rec.get("reason") or None, **fields_)
+        threads, batch = _int(rec.get("threads", ""), p, n, "threads"), _int(rec.get("batch_size", ""), p, n, "batch_size")
+        try:
+            row = results.new_row(rec["backend"], (rec.get("precision") or "fp32").lower(), threads, batch, scenario,
+                                  status=status, reason=rec.get("reason") or None, **fields_)
+        except results.ResultsError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise results.ResultsError(p, f"line {n}: {exc}") from None
         if rec.get("note"):
             row["warnings"].append(rec["note"])
         if status == "ok" and "accuracy" not in fields_:

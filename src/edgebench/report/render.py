@@ -1,43 +1,60 @@
 """Render report.html (self-contained: CSS and SVG inline, no network) and report.md (the same tables,
 charts as charts/*.svg beside it) through the jinja2 templates.
 
-Templates are looked up in this order: `template_dir` (argument), $EDGEBENCH_TEMPLATES, the repository's
-`templates/` (the source of truth, when running from a checkout), then the copies shipped inside the
-package (`edgebench/templates/`, for an installed kit in a container). A unit test keeps the shipped
-copies identical to the repository's.
+Templates: `template_dir` (argument), $EDGEBENCH_TEMPLATES, the copies shipped inside the installed
+package (`edgebench/templates/`, put there by the build from the repository's `templates/`), then the
+repository's `templates/` (a checkout or an editable install). The repository's folder is the one source.
+
+Writing is all or nothing: everything is rendered in memory first; a named input that does not exist,
+or no readable input at all, is a ReportError and nothing is written. Each file is replaced atomically,
+and only charts that an earlier edgebench report listed in its manifest are removed.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import edgebench
 from edgebench import __version__, results
 from edgebench.report import charts as charts_mod
-from edgebench.report.data import (
-    BASELINE_BACKEND, DocView, comparison_pairs, compare, disambiguate, environment_summary, flatten, fmt,
-    highlights,
-)
+from edgebench.report.columns import build_table
+from edgebench.report.compare import compare, compare_documents, comparison_pairs
+from edgebench.report.format import fmt, md_escape
+from edgebench.report.stats import METHOD
+from edgebench.report.summary import environment_summary, flatten, highlights
+from edgebench.report.views import BASELINE_BACKEND, CV_LIMIT, DocView, disambiguate
 from edgebench.util import atomic_write_text
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent          # src/edgebench
+PACKAGE_DIR = Path(edgebench.__file__).resolve().parent         # src/edgebench, or site-packages/edgebench
 REFERENCE_PATH = PACKAGE_DIR / "reference" / "seed-study.json"
-PACKAGED_TEMPLATES = PACKAGE_DIR / "templates"
-REPO_TEMPLATES = PACKAGE_DIR.parent.parent / "templates"       # <repo>/templates in a checkout
+PACKAGED_TEMPLATES = PACKAGE_DIR / "templates"                  # only in an installed (built) package
+REPO_TEMPLATES = PACKAGE_DIR.parent.parent / "templates"        # <repo>/templates in a checkout
 TEMPLATE_NAMES = ("report.html.j2", "report.md.j2")
+MANIFEST = ".edgebench-report.json"                             # the charts this folder's report wrote
+
+
+class ReportError(Exception):
+    """A report that cannot be made, with the path and the cause."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
 
 
 def template_dirs(template_dir=None) -> List[Path]:
-    cands = [template_dir, os.environ.get("EDGEBENCH_TEMPLATES"), REPO_TEMPLATES, PACKAGED_TEMPLATES]
+    cands = [template_dir, os.environ.get("EDGEBENCH_TEMPLATES"), PACKAGED_TEMPLATES, REPO_TEMPLATES]
     out = []
     for c in cands:
         if c and (Path(c) / TEMPLATE_NAMES[0]).is_file() and Path(c) not in out:
             out.append(Path(c))
     if not out:
-        raise FileNotFoundError(f"report templates {TEMPLATE_NAMES} not found in any of "
-                                f"{[str(c) for c in cands if c]}")
+        raise ReportError(PACKAGED_TEMPLATES, f"report templates {TEMPLATE_NAMES} not found in any of "
+                                              f"{[str(c) for c in cands if c]} (reinstall edgebench)")
     return out
 
 
@@ -56,16 +73,11 @@ def _environment(template_dir=None):
     return env
 
 
-def md_escape(text: Any) -> str:
-    s = "" if text is None else str(text)
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("*", "\\*").replace("_", "\\_")
-
-
-# ----------------------------------------------------------------------------------------------
-
 def _load(paths: Iterable) -> Tuple[List[Tuple[Dict[str, Any], str]], List[Dict[str, str]]]:
     docs, skipped = [], []
     for p in paths:
+        if not Path(p).exists():
+            raise ReportError(p, "no such results file")
         try:
             docs.append((results.load(p), str(p)))
         except results.ResultsError as exc:
@@ -74,28 +86,38 @@ def _load(paths: Iterable) -> Tuple[List[Tuple[Dict[str, Any], str]], List[Dict[
 
 
 def _section(view: DocView) -> Dict[str, Any]:
-    tables = [view.table(s) for s in view.scenarios()]
+    tables = [build_table([view.row_view(r) for r in view.rows_of(s, ok_only=True)], s, view.baseline)
+              for s in view.scenarios()]
     doc_charts, chart_notes = charts_mod.charts_for(view)
     for c in doc_charts:
         c.filename = f"charts/{view.anchor}-{c.kind}.svg"
-    env_full = flatten(view.environment) if view.environment else []
     return {
-        "view": view, "tables": tables, "charts": doc_charts, "chart_notes": chart_notes,
-        "env_summary": environment_summary(view), "env_full": env_full, "counts": view.counts(),
+        "view": view, "tables": tables, "problems": view.problems(), "charts": doc_charts,
+        "chart_notes": chart_notes, "env_summary": environment_summary(view),
+        "env_full": flatten(view.environment) if view.environment else [], "counts": view.counts(),
         "highlights": highlights(view),
     }
 
 
 def build_context(result_paths: Sequence, include_reference: bool = True, baseline: str = BASELINE_BACKEND,
-                  extra_documents: Sequence[Tuple[Dict[str, Any], str]] = (), title: Optional[str] = None
-                  ) -> Dict[str, Any]:
+                  extra_documents: Sequence[Tuple[Dict[str, Any], str]] = (), title: Optional[str] = None,
+                  reproduction: bool = False) -> Dict[str, Any]:
+    """Everything the templates show. `reproduction`: exactly two documents, an original and its re-run,
+    compared difference by difference (no reference)."""
     loaded, skipped = _load(result_paths)
     loaded = list(loaded) + list(extra_documents)
+    if result_paths and not loaded:
+        raise ReportError(skipped[0]["path"] if len(skipped) == 1 else ", ".join(s["path"] for s in skipped),
+                          "no readable results file: "
+                          + "; ".join(f"{s['path']}: {s['reason']}" for s in skipped) + " (nothing written)")
+    views = [DocView(doc, path, baseline) for doc, path in loaded]
     reference = None
-    views: List[DocView] = []
-    for doc, path in loaded:
-        views.append(DocView(doc, path, baseline))
-    if include_reference:
+    if reproduction:
+        if len(views) != 2:
+            raise ReportError(", ".join(str(p) for p in result_paths) or "-",
+                              f"a reproduction report needs an original and a re-run, got {len(views)} readable files")
+        views[0].role, views[1].role = "original", "re-run"
+    elif include_reference:
         try:
             reference = DocView(results.load(REFERENCE_PATH), str(REFERENCE_PATH), baseline)
             reference.is_reference = True
@@ -108,12 +130,12 @@ def build_context(result_paths: Sequence, include_reference: bool = True, baseli
         try:
             sections.append(_section(v))
         except Exception as exc:  # a malformed file must not take the others down: name it, skip it
-            skipped.append({"path": v.path or v.label,
-                            "reason": f"cannot be rendered ({type(exc).__name__}: {exc})"})
-    rendered = {id(s["view"]) for s in sections}
-    comparisons = []
-    for a, b in comparison_pairs([s["view"] for s in sections],
-                                 reference if reference is not None and id(reference) in rendered else None):
+            skipped.append({"path": v.path or v.label, "reason": f"cannot be rendered ({type(exc).__name__}: {exc})"})
+    if not sections:
+        raise ReportError(", ".join(s["path"] for s in skipped) or "-", "nothing to render (nothing written)")
+    shown = [s["view"] for s in sections]
+    comparisons, differences = [], None
+    for a, b in comparison_pairs(shown, reference if reference in shown else None):
         try:
             cmp = compare(a, b)
         except Exception as exc:
@@ -124,57 +146,79 @@ def build_context(result_paths: Sequence, include_reference: bool = True, baseli
         if cmp["chart"] is not None:
             cmp["chart"].filename = f"charts/{cmp['anchor']}.svg"
         comparisons.append(cmp)
-    local = [s for s in sections if not s["view"].imported]
-    imported = [s for s in sections if s["view"].imported]
+    if reproduction and len(shown) == 2:
+        differences = compare_documents(shown[0], shown[1])
     return {
-        "title": title or "edgebench report",
+        "title": title or ("edgebench reproduction: original vs re-run" if reproduction else "edgebench report"),
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "kit_version": __version__,
-        "baseline": baseline,
-        "sections": local + imported,
-        "comparisons": comparisons,
-        "skipped": skipped,
-        "inputs": [s["view"].path for s in sections],
-        "cv_limit_pct": 10,
+        "kit_version": __version__, "baseline": baseline,
+        "sections": [s for s in sections if not s["view"].imported] + [s for s in sections if s["view"].imported],
+        "comparisons": comparisons, "skipped": skipped, "inputs": [v.path for v in shown],
+        "cv_limit_pct": round(CV_LIMIT * 100), "noise_method": METHOD,
+        "reproduction": reproduction, "differences": differences,
     }
 
 
 def _write(path: Path, text: str) -> None:
     """Atomic write, readable like any file the user creates (the temporary file is 0600)."""
-    atomic_write_text(path, text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    try:
+        atomic_write_text(path, text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, 0o666 & ~umask)
+    except OSError as exc:
+        raise ReportError(path, f"cannot write ({exc.strerror or exc})") from exc
+
+
+def _previous_charts(out: Path) -> List[str]:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return [c for c in data.get("charts", []) if isinstance(c, str) and c.startswith("charts/")
+                and c.endswith(".svg") and "/" not in c[len("charts/"):]]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def render_report(result_paths: Sequence, out_dir, title: Optional[str] = None, include_reference: bool = True,
                   baseline: str = BASELINE_BACKEND, extra_documents: Sequence[Tuple[Dict[str, Any], str]] = (),
-                  template_dir=None) -> Tuple[Path, Path]:
+                  template_dir=None, reproduction: bool = False) -> Tuple[Path, Path]:
     """Render report.html and report.md (plus charts/*.svg for the Markdown) into out_dir.
 
     Files that cannot be read are named in the report (and on stderr) and skipped; the rest renders.
-    `extra_documents` are already loaded documents with a name each (e.g. from a CSV import).
+    A named file that does not exist, or no readable file at all, raises ReportError before anything is
+    written. `extra_documents` are already loaded documents with a name each (e.g. from a CSV import).
+    `reproduction=True` renders two files as "original vs re-run" with every difference beyond noise.
     Returns (html_path, md_path)."""
     out = Path(out_dir)
-    ctx = build_context(result_paths, include_reference, baseline, extra_documents, title)
+    if out.exists() and not out.is_dir():
+        raise ReportError(out, "the output folder is a file")
+    ctx = build_context(result_paths, include_reference, baseline, extra_documents, title, reproduction)
     env = _environment(template_dir)
     html = env.get_template("report.html.j2").render(**ctx)
     md = env.get_template("report.md.j2").render(**ctx)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {c.filename for s in ctx["sections"] for c in s["charts"]}
-    written |= {cmp["chart"].filename for cmp in ctx["comparisons"] if cmp["chart"] is not None}
-    for old in (out / "charts").glob("*.svg"):  # charts of an earlier report in the same folder
-        if f"charts/{old.name}" not in written:
-            old.unlink()
-    for s in ctx["sections"]:
-        for c in s["charts"]:
-            _write(out / c.filename, c.svg + "\n")
-    for cmp in ctx["comparisons"]:
-        if cmp["chart"] is not None:
-            _write(out / cmp["chart"].filename, cmp["chart"].svg + "\n")
+    charts = [c for s in ctx["sections"] for c in s["charts"]]
+    charts += [cmp["chart"] for cmp in ctx["comparisons"] if cmp["chart"] is not None]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(out, f"cannot create the output folder ({exc.strerror or exc})") from exc
+    for target in [out / "report.html", out / "report.md", out / MANIFEST] + [out / c.filename for c in charts]:
+        if target.exists() and not target.is_file():   # found before anything is replaced
+            raise ReportError(target, "cannot write (something that is not a file is in the way)")
+    previous = _previous_charts(out)
+    for c in charts:
+        _write(out / c.filename, c.svg + "\n")
     html_path, md_path = out / "report.html", out / "report.md"
-    _write(html_path, html)
     _write(md_path, md)
+    _write(html_path, html)
+    written = [c.filename for c in charts]
+    _write(out / MANIFEST, json.dumps({"generator": f"edgebench {__version__}", "charts": written}, indent=1) + "\n")
+    for old in previous:  # charts of the report this one replaced, and only those
+        if old not in written:
+            try:
+                (out / old).unlink()
+            except OSError:
+                pass
     for s in ctx["skipped"]:
         print(f"edgebench report: skipped {s['path']}: {s['reason']}", file=sys.stderr)
     return html_path, md_path

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Type
 
+from edgebench.contracts.vocabulary import BACKENDS
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 from edgebench.util import load_object
 
-# backend name -> "module:Class"
-_BACKENDS: Dict[str, str] = {
+# backend name (the vocabulary's, in its order) -> "module:Class"
+_IMPLEMENTATIONS: Dict[str, str] = {
     "keras": "edgebench.runtimes.keras:KerasPredict",
     "keras-call": "edgebench.runtimes.keras:KerasCall",
+    "keras-gpu": "edgebench.runtimes.keras:KerasPredictGPU",
     "savedmodel": "edgebench.runtimes.savedmodel:SavedModelFunction",
     "savedmodel-xla": "edgebench.runtimes.savedmodel:SavedModelXLA",
     "tflite": "edgebench.runtimes.tflite:TFLite",
@@ -27,6 +29,7 @@ _BACKENDS: Dict[str, str] = {
     "tftrt": "edgebench.runtimes.tftrt:TFTRT",
     "torch": "edgebench.runtimes.torch:TorchFromOnnx",
 }
+_BACKENDS: Dict[str, str] = {name: _IMPLEMENTATIONS[name] for name in BACKENDS}  # KeyError: a backend without a class
 
 
 def _plugins() -> Dict[str, str]:

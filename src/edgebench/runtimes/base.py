@@ -12,6 +12,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from edgebench.contracts.vocabulary import INPUT_SHAPE
+
 
 class RuntimeUnavailable(RuntimeError):
     """The backend cannot run here (framework missing, no GPU, wrong precision...): a skip, not a failure."""
@@ -79,8 +81,8 @@ class Runtime:
     def infer(self, x: np.ndarray) -> np.ndarray:
         if not self._loaded:
             raise RuntimeError(f"{self.name}: infer() before load()")
-        if x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-            raise ValueError(f"{self.name}: expected NHWC batches of 32x32x3, got {x.shape}")
+        if x.ndim != 4 or x.shape[1:] != tuple(INPUT_SHAPE):
+            raise ValueError(f"{self.name}: expected NHWC batches of {'x'.join(map(str, INPUT_SHAPE))}, got {x.shape}")
         if x.dtype != np.float32:
             x = x.astype(np.float32)
         return self._infer_impl(x)

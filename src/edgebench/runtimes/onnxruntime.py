@@ -9,6 +9,30 @@ import numpy as np
 from edgebench.runtimes.base import Runtime
 
 
+class ProviderFallbackError(RuntimeError):
+    """ONNX Runtime put the session on another execution provider than the one the row asked for.
+
+    ONNX Runtime falls back to the next provider in the list (in the end the CPU) with only a log line when a
+    provider cannot start (CUDA/cuDNN libraries missing or of another major version, no GPU), so a row named
+    onnxruntime-cuda would measure the CPU. Such a row fails with this error instead."""
+
+    def __init__(self, backend: str, wanted: str, active: List[str], artifact: object = None):
+        self.backend, self.wanted, self.active = backend, wanted, list(active)
+        super().__init__(
+            f"{backend}: asked for {wanted}, but ONNX Runtime runs the session on {active[0] if active else 'nothing'}"
+            f" (session providers: {', '.join(active) or 'none'}; artifact {artifact}). The {wanted} could not"
+            f" start: check that this onnxruntime build matches the CUDA/cuDNN/TensorRT libraries here"
+            f" (`edgebench env --check {backend}`); the row is not measured on a fallback provider")
+
+
+def require_active_provider(session, wanted: str, backend: str, artifact: object = None) -> List[str]:
+    """The session's providers, when the first (the one that runs the graph) is `wanted`; else the error."""
+    active = list(session.get_providers())
+    if not active or active[0] != wanted:
+        raise ProviderFallbackError(backend, wanted, active, artifact)
+    return active
+
+
 class OrtCPU(Runtime):
     name = "onnxruntime"
     artifact_format = "onnx"
@@ -52,6 +76,8 @@ class OrtCPU(Runtime):
 
         self.session = ort.InferenceSession(str(self.artifact), sess_options=self._session_options(),
                                             providers=self._provider_list())
+        # a GPU row must run on the provider it names, never on a silent fallback
+        self.active_providers = require_active_provider(self.session, self.providers[0], self.name, self.artifact)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
@@ -60,6 +86,11 @@ class OrtCPU(Runtime):
 
     def _close_impl(self) -> None:
         del self.session
+
+    def describe(self) -> Dict[str, object]:
+        d = super().describe()
+        d["providers"] = list(getattr(self, "active_providers", []))
+        return d
 
 
 class OrtCUDA(OrtCPU):

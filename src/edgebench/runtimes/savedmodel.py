@@ -1,10 +1,11 @@
 """SavedModel backends: the serving signature as a `tf.function`, with XLA off or on."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
+from edgebench.runtimes import tfdevice
 from edgebench.runtimes.base import Runtime, configure_tensorflow_threads
 
 
@@ -13,6 +14,12 @@ class SavedModelFunction(Runtime):
     artifact_format = "savedmodel"
     precisions = ("fp32",)
     jit_compile = False
+
+    def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
+        super().__init__(artifact, precision, threads, batch_size, **options)
+        self.tf_device = tfdevice.asked(options, self.name)  # options: {device: cpu|gpu|auto}
+        tfdevice.hide_gpu_early(self.tf_device)
+        self.placement: Dict[str, Any] = {"asked": self.tf_device}
 
     @classmethod
     def _check_impl(cls) -> Optional[str]:
@@ -27,10 +34,14 @@ class SavedModelFunction(Runtime):
         return {"tensorflow": tf.__version__}
 
     def _load_impl(self) -> None:
+        self.placement = tfdevice.prepare(self.tf_device, self.name)
         configure_tensorflow_threads(self.threads)
         import tensorflow as tf
 
         self.loaded = tf.saved_model.load(str(self.artifact))
+        self.placement["placed_on"] = tfdevice.placed_on(getattr(self.loaded, "variables", []), self.tf_device,
+                                                         self.name)
+        self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
         try:
             signature = self.loaded.signatures["serving_default"]
         except KeyError:
@@ -45,6 +56,10 @@ class SavedModelFunction(Runtime):
             return next(iter(out.values()))
 
         self.fn = tf.function(call, jit_compile=self.jit_compile)
+
+    def _instance_versions(self) -> Dict[str, Any]:
+        """The child sends `rt.versions()` once per group: loaded, it also says where TF put the model."""
+        return dict(type(self).versions(), device=dict(self.placement))
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         return self.fn(x).numpy()

@@ -8,6 +8,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from edgebench.contracts.vocabulary import INPUT_SHAPE
 from edgebench.runtimes.base import Runtime
 
 
@@ -55,7 +56,7 @@ class TFLite(Runtime):
 
     def _resize(self, n: int) -> None:
         if n != self._batch:
-            self.interp.resize_tensor_input(self.inp["index"], [n, 32, 32, 3])
+            self.interp.resize_tensor_input(self.inp["index"], [n, *INPUT_SHAPE])
             self.interp.allocate_tensors()
             self.inp = self.interp.get_input_details()[0]
             self.out = self.interp.get_output_details()[0]

@@ -17,6 +17,12 @@ class TFTRT(SavedModelFunction):
     precisions = ("fp32", "fp16")
     device = "gpu"
 
+    def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
+        options.setdefault("device", "gpu")  # TensorRT engines run on the GPU only
+        if str(options["device"]).lower() != "gpu":
+            raise ValueError(f"{self.name}: options.device can only be gpu, not {options['device']!r}")
+        super().__init__(artifact, precision, threads, batch_size, **options)
+
     @classmethod
     def artifact_for(cls, precision: str):
         return "savedmodel", "fp32"

@@ -1,15 +1,87 @@
-"""PyTorch backend: model.onnx converted with onnx2torch, run eagerly or through torch.compile.
+"""PyTorch backends: model.onnx, cleaned (export/onnx_clean.py) and converted with onnx2torch, run on a GPU.
 
-For the GPU inference-time study (H100); on a CPU it runs too. CUDA work is synchronized before
-`infer` returns. Input stays NHWC float32 0..255: the converted graph keeps the ONNX model's layout.
+For the GPU inference-time study (H100/H200, later the Orin's GPU). Input stays NHWC float32 0..255 (the
+converted graph keeps the ONNX model's layout); logits come back to the host, so `infer` is synchronous.
+
+Suite options (a run's `options:`; each variant backend below presets some; the row records them all under
+extra.backend_versions.settings, with what was actually applied):
+
+    mode           eager | graph (CUDA graph captured per batch size, replayed) | compile (torch.compile)
+    compile_mode   default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs   (mode: compile)
+    tf32           true: FP32 convolutions and matmuls on TF32 tensor cores (precision fp32 only)
+    channels_last  true: weights in channels-last memory format (NHWC kernels)
+    io             pageable (plain copies) | pinned (page-locked staging buffers, async copies) |
+                   device (compute only: the input batch stays on the GPU between calls; only the
+                   logits come back)
+    clean          true (default): clean the ONNX graph and make constant Squeeze/Reshape static, so no
+                   op reads a device tensor on the host; false: onnx2torch's graph as it converts
+    sync_check     true: every forward runs under torch.cuda.set_sync_debug_mode("error"): a hidden
+                   host synchronisation fails the row instead of slowing it
+    device         cuda (default where available) | cuda:N | cpu
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from edgebench.runtimes.base import Runtime
+from edgebench.contracts.vocabulary import NUM_CLASSES
+from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+
+MODES = ("eager", "graph", "compile")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+IO_MODES = ("pageable", "pinned", "device")
+DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
+                            "io": "pageable", "clean": True, "sync_check": False, "device": None}
+CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES}
+FLAGS = ("tf32", "channels_last", "clean", "sync_check")
+GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
+
+
+def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{name}: unknown options {unknown}; known: {sorted(DEFAULTS)}")
+    s = dict(DEFAULTS, **presets, **options)
+    for key, allowed in CHOICES.items():
+        if s[key] not in allowed:
+            raise ValueError(f"{name}: option {key}={s[key]!r}; choose one of {', '.join(allowed)}")
+    for key in FLAGS:
+        if not isinstance(s[key], bool):
+            raise ValueError(f"{name}: option {key} must be true or false, not {s[key]!r}")
+    return s
+
+
+def make_static(module) -> Dict[str, int]:
+    """Replace onnx2torch's Squeeze and Reshape modules whose axes / shape input is a constant (an
+    initializer) by modules holding those values as Python ints: no device tensor is read on the host."""
+    import torch
+    from onnx2torch.node_converters.reshape import OnnxReshape
+    from onnx2torch.node_converters.squeeze import OnnxSqueezeDynamicAxes, OnnxSqueezeStaticAxes
+
+    class StaticReshape(torch.nn.Module):
+        def __init__(self, shape):
+            super().__init__()
+            self.shape = [int(v) for v in shape]
+
+        def forward(self, x):
+            return torch.reshape(x, [x.shape[i] if d == 0 else d for i, d in enumerate(self.shape)])
+
+    counts = {"squeeze": 0, "reshape": 0}
+    graph = module.graph
+    for node in list(graph.nodes):
+        if node.op != "call_module" or len(node.args) < 2 or getattr(node.args[1], "op", None) != "get_attr":
+            continue
+        sub = module.get_submodule(node.target)
+        if isinstance(sub, (OnnxSqueezeDynamicAxes, OnnxReshape)):
+            const = module.get_buffer(node.args[1].target).tolist()
+            new = OnnxSqueezeStaticAxes(axes=const) if isinstance(sub, OnnxSqueezeDynamicAxes) else StaticReshape(const)
+            counts["squeeze" if isinstance(sub, OnnxSqueezeDynamicAxes) else "reshape"] += 1
+            module.add_submodule(node.target, new)
+            node.args = (node.args[0],)
+    graph.eliminate_dead_code()
+    module.recompile()
+    return counts
 
 
 class TorchFromOnnx(Runtime):
@@ -17,6 +89,16 @@ class TorchFromOnnx(Runtime):
     artifact_format = "onnx"
     precisions = ("fp32", "fp16", "bf16")
     device = "gpu"
+    #: option values this backend name stands for (a suite's options override them)
+    presets: Dict[str, Any] = {}
+
+    def __init__(self, artifact: Optional[str], precision: str = "fp32", threads: Optional[int] = None,
+                 batch_size: Optional[int] = None, **options: Any):
+        super().__init__(artifact, precision=precision, threads=threads, batch_size=batch_size, **options)
+        self.settings = _settings(self.name, self.presets, options)
+        if self.settings["tf32"] and precision != "fp32":
+            raise ValueError(f"{self.name}: tf32 applies to fp32 only, not {precision}")
+        self.applied: Dict[str, Any] = {}
 
     @classmethod
     def artifact_for(cls, precision: str):
@@ -30,38 +112,196 @@ class TorchFromOnnx(Runtime):
         return None
 
     @classmethod
-    def versions(cls) -> Dict[str, str]:
+    def versions(cls) -> Dict[str, Any]:
+        import onnx2torch
         import torch
 
-        return {"torch": torch.__version__, "cuda": str(torch.version.cuda)}
+        return {"torch": torch.__version__, "cuda": str(torch.version.cuda),
+                "cudnn": str(torch.backends.cudnn.version()), "onnx2torch": getattr(onnx2torch, "__version__", "?")}
 
+    def _instance_versions(self) -> Dict[str, Any]:
+        """The child sends `rt.versions()` once per group: on a loaded runtime it also carries the settings
+        asked for and what was applied, so every row says how it was run."""
+        return dict(type(self).versions(), settings=dict(self.settings, **self.applied))
+
+    # --- load ---------------------------------------------------------------------------------
     def _load_impl(self) -> None:
         import onnx
         import torch
         from onnx2torch import convert
 
+        s = self.settings
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        self.torch = torch
-        self.dev = torch.device(self.options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = torch.device(s["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dev.type != "cuda" and (s["mode"] == "graph" or s["io"] != "pageable"):
+            raise RuntimeUnavailable(f"{self.name}: mode={s['mode']} io={s['io']} needs a CUDA GPU; "
+                                     f"this process sees none (torch.cuda.is_available() is False)")
+        self.torch, self.dev = torch, dev
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
-        model = convert(onnx.load(str(self.artifact))).eval().to(self.dev)
-        if self.precision != "fp32":
-            model = model.to(self.dtype)
-        if self.dev.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = bool(self.options.get("tf32", True))
-            torch.backends.cudnn.allow_tf32 = bool(self.options.get("tf32", True))
-        if self.options.get("compile"):
-            model = torch.compile(model, mode=self.options.get("compile_mode", "max-autotune-no-cudagraphs"))
-        self.model = model
+        proto = onnx.load(str(self.artifact))
+        dims = proto.graph.output[0].type.tensor_type.shape.dim
+        self.n_classes = int(dims[-1].dim_value) if dims and dims[-1].dim_value else NUM_CLASSES
+        if s["clean"]:
+            from edgebench.export.onnx_clean import clean
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+            proto, report = clean(proto)
+            self.applied["onnx_clean"] = report.to_dict()
+        module = convert(proto)
+        if s["clean"]:
+            self.applied["made_static"] = make_static(module)
+        module = module.eval().to(dev)
+        if self.dtype != torch.float32:
+            module = module.to(self.dtype)
+        if s["channels_last"]:
+            module = module.to(memory_format=torch.channels_last)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = s["tf32"]
+            torch.backends.cudnn.allow_tf32 = s["tf32"]
+            self.applied["gpu_name"] = torch.cuda.get_device_name(dev)
+        self.applied["tf32_effective"] = bool(s["tf32"] and self.precision == "fp32" and dev.type == "cuda")
+        if s["mode"] == "compile":
+            import torch._dynamo
+
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+            module = torch.compile(module, mode=None if s["compile_mode"] == "default" else s["compile_mode"])
+        self.model = module
+        self._graphs: Dict[int, Dict[str, Any]] = {}
+        self._pinned: Dict[int, Any] = {}
+        self._held: Optional[Dict[str, Any]] = None
+        self._pool = torch.cuda.graph_pool_handle() if s["mode"] == "graph" else None
+        self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
+
+    # --- per call -----------------------------------------------------------------------------
+    def _forward(self, t):
         torch = self.torch
         with torch.inference_mode():
-            t = torch.from_numpy(x).to(self.dev, non_blocking=True).to(self.dtype)
-            y = self.model(t).float().cpu().numpy()  # .cpu() synchronizes
-        return y
+            if not self.settings["sync_check"] or self.dev.type != "cuda":
+                return self.model(t.to(self.dtype))
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                return self.model(t.to(self.dtype))
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+
+    def _pinned_pair(self, b: int):
+        """Page-locked host buffers for one batch size: input (NHWC float32) and logits."""
+        if b not in self._pinned:
+            torch = self.torch
+            self._pinned[b] = (torch.empty((b, 32, 32, 3), dtype=torch.float32, pin_memory=True),
+                               torch.empty((b, self.n_classes), dtype=torch.float32, pin_memory=True))
+        return self._pinned[b]
+
+    def _upload(self, x: np.ndarray, into=None):
+        """The batch on the device, by the configured I/O path (`into`: a static device buffer to fill)."""
+        torch, io = self.torch, self.settings["io"]
+        if io == "device":
+            held = self._held
+            if held is not None and held["array"] is x and np.array_equal(held["sample"], x.reshape(-1)[::997]):
+                if into is not None and held.get("into") is not into:
+                    into.copy_(held["tensor"])
+                    held["into"] = into
+                return into if into is not None else held["tensor"]
+            t = torch.from_numpy(x).to(self.dev)
+            # keep a reference: the array's memory cannot be reused by another batch while we hold it
+            self._held = {"array": x, "sample": x.reshape(-1)[::997].copy(), "tensor": t}
+            if into is not None:
+                into.copy_(t)
+                self._held["into"] = into
+                return into
+            return t
+        if io == "pinned":
+            host_in, _ = self._pinned_pair(len(x))
+            host_in.numpy()[...] = x
+            src = host_in
+        else:
+            src = torch.from_numpy(x)
+        if into is not None:
+            into.copy_(src, non_blocking=io == "pinned")
+            return into
+        return src.to(self.dev, non_blocking=io == "pinned")
+
+    def _download(self, y) -> np.ndarray:
+        torch = self.torch
+        if self.dev.type != "cuda":
+            return y.float().numpy()
+        if self.settings["io"] == "pageable":
+            return y.float().cpu().numpy()  # .cpu() synchronizes
+        _, host_out = self._pinned_pair(y.shape[0])
+        host_out.copy_(y.float() if y.dtype != torch.float32 else y, non_blocking=True)
+        torch.cuda.current_stream(self.dev).synchronize()
+        return host_out.numpy().copy()
+
+    def _graph_for(self, b: int) -> Dict[str, Any]:
+        if b in self._graphs:
+            return self._graphs[b]
+        torch = self.torch
+        static_in = torch.zeros((b, 32, 32, 3), dtype=torch.float32, device=self.dev)
+        side = torch.cuda.Stream(self.dev)
+        side.wait_stream(torch.cuda.current_stream(self.dev))
+        with torch.cuda.stream(side):
+            for _ in range(GRAPH_WARMUP):
+                self._forward(static_in)
+        torch.cuda.current_stream(self.dev).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
+            static_out = self.model(static_in.to(self.dtype))
+        self._graphs[b] = {"graph": graph, "input": static_in, "output": static_out}
+        self.applied["graphs_captured"] = sorted(self._graphs)
+        return self._graphs[b]
+
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+        if self.settings["mode"] == "graph":
+            g = self._graph_for(len(x))
+            self._upload(x, into=g["input"])
+            g["graph"].replay()
+            return self._download(g["output"])
+        return self._download(self._forward(self._upload(x)))
 
     def _close_impl(self) -> None:
+        self._graphs.clear()
+        self._pinned.clear()
+        self._held = None
         del self.model
+        if self.dev.type == "cuda":
+            self.torch.cuda.synchronize(self.dev)
+            self.torch.cuda.empty_cache()
+
+
+# --- variants: one backend name each, so rows of one suite never share an id ----------------------
+class TorchChannelsLast(TorchFromOnnx):
+    name = "torch-cl"
+    presets = {"channels_last": True, "io": "pinned"}
+
+
+class TorchGraph(TorchFromOnnx):
+    name = "torch-graph"
+    presets = {"mode": "graph", "channels_last": True, "io": "pinned"}
+
+
+class TorchGraphTF32(TorchFromOnnx):
+    name = "torch-graph-tf32"
+    precisions = ("fp32",)
+    presets = {"mode": "graph", "channels_last": True, "io": "pinned", "tf32": True}
+
+
+class TorchCompile(TorchFromOnnx):
+    name = "torch-compile"
+    presets = {"mode": "compile", "compile_mode": "default", "channels_last": True, "io": "pinned"}
+
+
+class TorchCompileGraphs(TorchFromOnnx):
+    name = "torch-compile-ro"
+    presets = {"mode": "compile", "compile_mode": "reduce-overhead", "channels_last": True, "io": "pinned"}
+
+
+class TorchComputeOnly(TorchFromOnnx):
+    name = "torch-compute"
+    presets = {"mode": "graph", "channels_last": True, "io": "device"}
+
+
+#: backend name -> "module:Class", for runtimes/__init__.py's registry (or $EDGEBENCH_BACKENDS until then)
+VARIANTS: Dict[str, str] = {cls.name: f"{__name__}:{cls.__name__}" for cls in (
+    TorchFromOnnx, TorchChannelsLast, TorchGraph, TorchGraphTF32, TorchCompile, TorchCompileGraphs,
+    TorchComputeOnly)}

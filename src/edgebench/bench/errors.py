@@ -1,0 +1,44 @@
+"""The harness's own refusals: each says what was refused, where (a path, a key) and why."""
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+from typing import Optional, Union
+
+
+class BenchError(RuntimeError):
+    """`edgebench bench` could not run (or was refused): the message names the path and the cause.
+    The CLI maps it to EXIT_COULD_NOT_RUN and prints the message, never a traceback."""
+
+
+def free_bytes(path: Union[str, Path]) -> Optional[int]:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(str(p)).free
+    except OSError:
+        return None
+
+
+def _mb(n: Optional[int]) -> str:
+    return "?" if n is None else f"{n / 2**20:.1f} MB"
+
+
+def write_error(path: Union[str, Path], exc: OSError, needed: Optional[int] = None, what: str = "write",
+                after: str = "") -> BenchError:
+    """A clear error for an OSError while writing `path`: disk full (how much was needed, how much is free),
+    read-only or permission denied, a folder where a file was expected."""
+    p = Path(path)
+    if exc.errno == errno.ENOSPC:
+        reason = (f"disk full: could not {what} {p} (needed about {_mb(needed)}, {_mb(free_bytes(p.parent))} "
+                  f"free on {p.parent})")
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = f"cannot {what} {p}: {p.parent} is not writable ({exc.strerror})"
+    elif exc.errno == errno.EISDIR or p.is_dir():
+        reason = f"cannot {what} {p}: it is a folder (give a file name, e.g. {p / 'results.json'})"
+    else:
+        reason = f"cannot {what} {p}: {exc.strerror or exc}"
+    return BenchError(reason + (f"; {after}" if after else ""))
+

@@ -1,0 +1,127 @@
+"""Preflight: what a device is (Docker version, architecture, L4T release, runtimes, free disk, power mode)
+and whether a target's image can go there. `deploy` and `bench --devices` run the same checks first.
+
+Facts come from the device's Docker engine (`version()`, `info()`) and, for the two things Docker does
+not report, from the same SSH session: the L4T release file (`cat FILE`) and free space on Docker's data
+root (`df -Pk ROOT`). Every problem is a sentence in `DeviceCheck.problems`; a device with problems is refused.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from edgebench.deploy.inventory import Device
+
+ARCH_OF_PLATFORM = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
+_L4T = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)")
+GB = 1024 ** 3
+
+
+@dataclass
+class DeviceCheck:
+    device: str
+    reachable: bool = False
+    docker_version: str = ""
+    arch: str = ""
+    l4t: Optional[str] = None            # "35.4.1"; None when the release file is absent
+    runtimes: List[str] = field(default_factory=list)
+    data_root: str = ""
+    free_bytes: Optional[int] = None
+    power_mode: Optional[str] = None
+    image_bytes: Optional[int] = None    # the image to deploy, for the disk check
+    problems: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and not self.problems
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def parse_l4t(text: Optional[str]) -> Optional[str]:
+    """'# R35 (release), REVISION: 4.1, ...' -> '35.4.1'; None when absent or not an L4T release line."""
+    if not text:
+        return None
+    m = _L4T.search(text.splitlines()[0] if text.strip() else "")
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def parse_df(text: str) -> Optional[int]:
+    """Available bytes from `df -Pk PATH` output."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return None
+    parts = lines[-1].split()
+    try:
+        return int(parts[3]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def probe(conn: Any, device: Device) -> DeviceCheck:
+    """The device's facts through an open DeviceConnection (no judgement yet)."""
+    check = DeviceCheck(device.name, reachable=True)
+    version = conn.api.version()
+    info = conn.api.info()
+    check.docker_version = str(version.get("Version", ""))
+    check.arch = str(info.get("Architecture", ""))
+    check.runtimes = sorted((info.get("Runtimes") or {}).keys())
+    check.data_root = str(info.get("DockerRootDir", ""))
+    check.l4t = parse_l4t(conn.read_file(device.l4t_release_file))
+    if check.data_root:
+        code, out, _ = conn.exec(["df", "-Pk", "--", check.data_root])
+        check.free_bytes = parse_df(out) if code == 0 else None
+    code, out, _ = conn.exec(["nvpmodel", "-q"])
+    if code == 0 and out.strip():
+        check.power_mode = " ".join(out.split())
+    return check
+
+
+def judge(check: DeviceCheck, device: Device, target: Any, image_bytes: Optional[int] = None,
+          image_present: bool = False) -> DeviceCheck:
+    """Add a problem for each way `target`'s image (of `image_bytes`) cannot run on this device."""
+    check.image_bytes = image_bytes
+    want_arch = ARCH_OF_PLATFORM.get(target.platform, target.platform)
+    if check.arch and check.arch != want_arch:
+        check.problems.append(f"architecture: the {target.name} image is {target.platform} ({want_arch}) but the "
+                              f"device's engine is {check.arch}")
+    if target.l4t:
+        want = target.l4t.split(".")[0]
+        if check.l4t is None:
+            check.problems.append(f"L4T: the {target.name} image needs L4T R{target.l4t} (JetPack) but "
+                                  f"{device.l4t_release_file} is absent or not an L4T release line")
+        elif check.l4t.split(".")[0] != want:
+            check.problems.append(f"L4T: the {target.name} image is built for L4T R{target.l4t} but the device "
+                                  f"runs R{check.l4t} (another major release: another JetPack)")
+    runtime = device.runtime or ("nvidia" if target.gpu == "nvidia-runtime" else None)
+    if runtime and runtime not in check.runtimes:
+        check.problems.append(f"runtime: the {target.name} image needs the {runtime!r} container runtime; the "
+                              f"device's engine has {', '.join(check.runtimes) or 'none'} "
+                              f"(install nvidia-container-toolkit / JetPack's nvidia-container)")
+    if image_bytes and not image_present:
+        need = image_bytes + int(device.reserve_gb * GB)
+        if check.free_bytes is None:
+            check.problems.append(f"disk: could not read free space on {check.data_root or 'the data root'}")
+        elif check.free_bytes < need:
+            check.problems.append(f"disk: {check.free_bytes / GB:.1f} GB free on {check.data_root}, the image needs "
+                                  f"{image_bytes / GB:.2f} GB + {device.reserve_gb:g} GB reserve")
+    return check
+
+
+def table(checks: List[DeviceCheck]) -> str:
+    """The preflight table `edgebench devices` prints."""
+    head = ("device", "ok", "docker", "arch", "L4T", "runtimes", "free GB", "power mode", "problems")
+    rows = [head]
+    for c in checks:
+        rows.append((c.device, "yes" if c.ok else "NO", c.docker_version or "-", c.arch or "-", c.l4t or "-",
+                     ",".join(c.runtimes) or "-", f"{c.free_bytes / GB:.1f}" if c.free_bytes is not None else "-",
+                     c.power_mode or "-", "; ".join(c.problems) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows)
+
+
+__all__ = ["DeviceCheck", "probe", "judge", "table", "parse_l4t", "parse_df", "ARCH_OF_PLATFORM"]

@@ -1,0 +1,359 @@
+"""TensorRT engines: built through Polygraphy's loaders, INT8-calibrated from a data file, cached where writable.
+
+Used by both sides, with no import between them: `edgebench.export.tensorrt` (engines in the artifacts folder,
+recorded in the manifest) and `edgebench.runtimes.tensorrt` (an engine for the ONNX it is given, built on first
+use in the engine cache). Engines are specific to the GPU, TensorRT and CUDA, so the cache key holds all of them:
+the ONNX sha256, TensorRT version, GPU name, compute capability, SM count, CUDA runtime and driver versions,
+the board's model (every Orin module reports the GPU name "Orin"), precision, batch profile and the options
+that change the build. A changed model, TensorRT, GPU or setting never picks up a stale engine.
+
+The cache lives in a writable place, never beside the ONNX (read-only in a container): an explicit folder,
+else $EDGEBENCH_ENGINE_CACHE, else under $EDGEBENCH_CACHE (in a container: /results/.edgebench-cache, the
+writable results mount), else ~/.cache/edgebench/engines. Building needs `tensorrt`, `polygraphy` and
+`cuda-python` (the Jetson and NGC images); everything else here is plain Python, tested everywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from edgebench.contracts.vocabulary import (DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXPORT_PRECISIONS, INPUT_NAME,
+                                            INPUT_SHAPE)
+from edgebench.engines.calibration import (ENGINE_DIR, CalibrationFeed, calibration_cache_name, images_digest,
+                                           read_calibration_file)
+
+PRECISIONS = EXPORT_PRECISIONS
+INT8_SOURCES = ("calibrate", "qdq")
+QDQ_ONNX = "model.int8.onnx"
+
+
+class EngineError(RuntimeError):
+    """An engine that cannot be built, cached or loaded: names the path and the cause."""
+
+
+@dataclass
+class BuildOptions:
+    """What an engine build depends on, besides the ONNX file, TensorRT and the GPU."""
+
+    precision: str = "fp32"
+    min_batch: int = 1
+    opt_batch: int = 64
+    max_batch: int = 256
+    workspace_mb: int = 1024
+    calib_images: int = 500
+    calib_batch: int = 32
+    int8_source: str = "calibrate"      # "calibrate": entropy calibrator on model.onnx; "qdq": model.int8.onnx
+    int8_fp16_fallback: bool = True      # let layers TensorRT keeps out of INT8 run in FP16, not FP32
+    input_name: str = INPUT_NAME
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "BuildOptions":
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("min_batch", "opt_batch", "max_batch", "workspace_mb", "calib_images", "calib_batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.min_batch <= self.opt_batch <= self.max_batch:
+            raise ValueError(f"batch profile must satisfy min <= opt <= max, got "
+                             f"{self.min_batch}/{self.opt_batch}/{self.max_batch}")
+        if self.int8_source not in INT8_SOURCES:
+            raise ValueError(f"int8_source must be one of {', '.join(INT8_SOURCES)}, got {self.int8_source!r}")
+        if self.precision == "int8" and self.int8_source == "calibrate" and self.calib_batch > self.calib_images:
+            raise ValueError(f"calib_batch ({self.calib_batch}) is larger than calib_images "
+                             f"({self.calib_images}): no full calibration batch")
+        if not re.match(r"^[A-Za-z0-9_:./-]+$", self.input_name):
+            raise ValueError(f"input_name {self.input_name!r} has characters trtexec cannot take")
+        return self
+
+    @property
+    def profile(self) -> Tuple[int, int, int]:
+        return (self.min_batch, self.opt_batch, self.max_batch)
+
+    @property
+    def calibrates(self) -> bool:
+        return self.precision == "int8" and self.int8_source == "calibrate"
+
+
+def build_options(**kwargs: Any) -> BuildOptions:
+    known = set(BuildOptions.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ValueError(f"unknown TensorRT build option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return BuildOptions(**kwargs).validate()
+
+
+def key_extra(opts: BuildOptions) -> Dict[str, Any]:
+    """The build options, beyond precision and profile, that change the engine."""
+    extra: Dict[str, Any] = {"workspace_mb": opts.workspace_mb}
+    if opts.precision == "int8":
+        extra.update(int8_source=opts.int8_source, fp16_fallback=opts.int8_fp16_fallback)
+        if opts.int8_source == "calibrate":
+            extra.update(calib_images=opts.calib_images, calib_batch=opts.calib_batch)
+    extra.update(opts.extra)
+    return extra
+
+
+# --- the machine an engine is built for ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """Everything about this machine an engine depends on (the cache key's machine part)."""
+
+    trt_version: str
+    gpu_name: str
+    compute_capability: str = ""
+    sm_count: int = 0
+    cuda_runtime: str = ""
+    cuda_driver: str = ""
+    device_model: str = ""   # /proc/device-tree/model on a Jetson ("NVIDIA Jetson Orin Nano ..."), else ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def probe(cls, device: int = 0) -> "DeviceFacts":
+        import tensorrt as trt
+
+        cudart = cuda_runtime()
+        props = cuda_check(cudart.cudaGetDeviceProperties(device))
+        name = props.name
+        name = (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+        return cls(trt_version=trt.__version__, gpu_name=name, compute_capability=f"{props.major}.{props.minor}",
+                   sm_count=int(props.multiProcessorCount),
+                   cuda_runtime=_cuda_version(cuda_check(cudart.cudaRuntimeGetVersion())),
+                   cuda_driver=_cuda_version(cuda_check(cudart.cudaDriverGetVersion())), device_model=board_model())
+
+
+def _cuda_version(v: int) -> str:
+    return f"{int(v) // 1000}.{int(v) % 1000 // 10}"
+
+
+def board_model(path: str = "/proc/device-tree/model") -> str:
+    try:
+        return Path(path).read_bytes().decode(errors="replace").rstrip("\x00").strip()
+    except OSError:
+        return ""
+
+
+def cache_key(onnx_sha256: str, facts: Union[DeviceFacts, Mapping[str, Any]], precision: str,
+              profile: Sequence[int], extra: Optional[Dict[str, Any]] = None) -> str:
+    """sha256 over everything an engine depends on (hex). Changing any part gives a new key."""
+    if not re.match(r"^[0-9a-f]{64}$", onnx_sha256 or ""):
+        raise ValueError(f"onnx_sha256 must be 64 hex digits, got {onnx_sha256!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    machine = facts.to_dict() if isinstance(facts, DeviceFacts) else dict(facts)
+    if not machine.get("trt_version") or not machine.get("gpu_name"):
+        raise ValueError(f"device facts need at least trt_version and gpu_name, got {machine}")
+    payload = {"onnx_sha256": onnx_sha256, "machine": {k: str(v).strip() for k, v in sorted(machine.items())},
+               "precision": precision, "profile": [int(b) for b in profile], "extra": extra or {}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "gpu"
+
+
+def engine_filename(key: str, precision: str, profile: Sequence[int], gpu_name: str) -> str:
+    """<precision>-b<min>-<opt>-<max>-<gpu>-<key16>.engine: readable, and unique per key."""
+    lo, opt, hi = profile
+    return f"{precision}-b{lo}-{opt}-{hi}-{_slug(gpu_name)[:32]}-{key[:16]}.engine"
+
+
+# --- where engines are cached ----------------------------------------------------------------------
+
+def engine_cache_dir(explicit: Optional[Union[str, Path]] = None,
+                     environ: Optional[Mapping[str, str]] = None) -> Path:
+    """The engine cache folder (not created): explicit, $EDGEBENCH_ENGINE_CACHE, $EDGEBENCH_CACHE/engines,
+    else the user's cache. Never the ONNX file's folder, which a container mounts read-only."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get(ENGINE_CACHE_ENV):
+        return Path(env[ENGINE_CACHE_ENV])
+    if env.get(DATA_CACHE_ENV):
+        return Path(env[DATA_CACHE_ENV]) / "tensorrt-engines"
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "edgebench" / "engines"
+
+
+def writable_cache_dir(explicit: Optional[Union[str, Path]] = None) -> Path:
+    """engine_cache_dir(), created and checked writable; EngineError says how to fix it when it is not."""
+    d = engine_cache_dir(explicit)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise EngineError(f"engine cache {d} is not writable ({exc.strerror or exc}); set ${ENGINE_CACHE_ENV} "
+                          f"to a writable folder") from None
+    return d
+
+
+# --- CUDA through cuda-python -----------------------------------------------------------------------
+
+def cuda_runtime():
+    """cuda-python's runtime API module (`cuda.bindings.runtime` from 12.6, `cuda.cudart` before)."""
+    try:
+        from cuda.bindings import runtime as cudart  # type: ignore
+    except ImportError:
+        from cuda import cudart  # type: ignore
+    return cudart
+
+
+def cuda_driver():
+    try:
+        from cuda.bindings import driver  # type: ignore
+    except ImportError:
+        from cuda import cuda as driver  # type: ignore
+    return driver
+
+
+def cuda_check(result):
+    """The value of a cuda-python call ((err,) or (err, value, ...)); RuntimeError naming the error code."""
+    err = result[0]
+    if int(err) != 0:
+        raise RuntimeError(f"CUDA call failed: {err}")
+    if len(result) == 1:
+        return None
+    return result[1] if len(result) == 2 else result[1:]
+
+
+def init_cuda(device: int = 0) -> str:
+    """Initialise CUDA for real (cuInit, cuDeviceGet, cuDeviceGetName): the device's name, or RuntimeError.
+    A broken cuda-python or driver fails here, not halfway through a benchmark."""
+    drv = cuda_driver()
+    cuda_check(drv.cuInit(0))
+    dev = cuda_check(drv.cuDeviceGet(device))
+    name = cuda_check(drv.cuDeviceGetName(256, dev))
+    return (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+
+
+# --- building ---------------------------------------------------------------------------------------
+
+def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_images=None,
+                 calib_cache: Optional[Path] = None, log: Callable[[str], None] = lambda m: None) -> List[str]:
+    """Build `onnx_path` into a serialized engine at `engine_path` through Polygraphy (NetworkFromOnnxPath,
+    CreateConfig with a Profile and, for INT8, a Calibrator fed from `calib_images`). Returns what was applied."""
+    import tensorrt as trt
+    from polygraphy.backend.trt import (Calibrator, CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath,
+                                        Profile)
+
+    shape = tuple(INPUT_SHAPE)
+    lo, opt, hi = opts.profile
+    profiles = [Profile().add(opts.input_name, min=(lo,) + shape, opt=(opt,) + shape, max=(hi,) + shape)]
+    applied = [f"TensorRT {trt.__version__} via Polygraphy", f"batch profile {lo}/{opt}/{hi}",
+               f"workspace {opts.workspace_mb} MiB"]
+    calibrator = None
+    if opts.calibrates:
+        if calib_images is None:
+            raise EngineError("INT8 calibration needs calibration images (none given)")
+        feed = CalibrationFeed(calib_images[:opts.calib_images], opts.calib_batch, opts.input_name)
+        calibrator = Calibrator(feed, cache=str(calib_cache) if calib_cache else None)
+        if opts.calib_batch != opt:  # Polygraphy calibrates with the last profile: one of the calibration batch
+            b = (opts.calib_batch,) + shape
+            profiles.append(Profile().add(opts.input_name, min=b, opt=b, max=b))
+        applied.append(f"int8 entropy calibration (Polygraphy Calibrator, IInt8EntropyCalibrator2) on "
+                       f"{len(feed) * opts.calib_batch} CIFAR-10 training images")
+    elif opts.precision == "int8":
+        applied.append("int8 explicit quantization from the QDQ model")
+    fp16 = opts.precision == "fp16" or (opts.precision == "int8" and opts.int8_fp16_fallback)
+    if fp16:
+        applied.append("fp16" if opts.precision == "fp16" else "fp16 fallback")
+    config = CreateConfig(fp16=fp16, int8=opts.precision == "int8", profiles=profiles, calibrator=calibrator,
+                          memory_pool_limits={trt.MemoryPoolType.WORKSPACE: opts.workspace_mb << 20})
+    log(f"tensorrt: building {opts.precision} engine from {onnx_path} ...")
+    try:
+        serialized = EngineBytesFromNetwork(NetworkFromOnnxPath(str(onnx_path)), config=config)()
+    except Exception as exc:  # Polygraphy reports parser and builder errors as PolygraphyException
+        raise EngineError(f"building {engine_path.name} from {onnx_path} failed: {exc}") from exc
+    if serialized is None:
+        raise EngineError(f"TensorRT returned no engine for {onnx_path} (see the TensorRT log above)")
+    from edgebench import util
+
+    util.atomic_write_bytes(engine_path, bytes(serialized))
+    return applied
+
+
+def load_engine(path: Union[str, Path]):
+    """(trt.Runtime, ICudaEngine) deserialized from `path` through Polygraphy's EngineFromBytes."""
+    import tensorrt as trt
+    from polygraphy.backend.trt import EngineFromBytes
+
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    try:
+        engine = EngineFromBytes(Path(path).read_bytes(), runtime=runtime)()
+    except Exception as exc:
+        raise EngineError(f"could not deserialize {path} (built by another TensorRT or GPU?): {exc}") from exc
+    if engine is None:
+        raise EngineError(f"could not deserialize {path} (built by another TensorRT or GPU?)")
+    return runtime, engine
+
+
+@dataclass
+class EnginePlan:
+    """Where the engine for one ONNX + options + machine goes, and what it is built from."""
+
+    source: Path
+    key: str
+    filename: str
+    facts: DeviceFacts
+    opts: BuildOptions
+
+
+def plan(onnx_path: Union[str, Path], opts: BuildOptions, facts: Optional[DeviceFacts] = None) -> EnginePlan:
+    """The engine's key and file name (QDQ INT8 builds from model.int8.onnx beside `onnx_path`)."""
+    from edgebench import util
+
+    src = Path(onnx_path)
+    if opts.precision == "int8" and opts.int8_source == "qdq":
+        src = src.parent / QDQ_ONNX
+    if not src.is_file():
+        raise EngineError(f"{src}: no such ONNX file to build a {opts.precision} engine from")
+    facts = facts or DeviceFacts.probe()
+    key = cache_key(util.sha256_file(src), facts, opts.precision, opts.profile, key_extra(opts))
+    return EnginePlan(src, key, engine_filename(key, opts.precision, opts.profile, facts.gpu_name), facts, opts)
+
+
+def engine_for(onnx_path: Union[str, Path], precision: str = "fp32", cache_dir: Optional[Union[str, Path]] = None,
+               calibration_file: Optional[Union[str, Path]] = None, log: Callable[[str], None] = lambda m: None,
+               **options: Any) -> Path:
+    """The engine for `onnx_path` on this machine: one with the same key that `edgebench export` left in the
+    artifacts' engines/ folder (read only), else the writable engine cache's, built there first when missing.
+    INT8 calibration reads its images from `calibration_file` (written by `edgebench export`)."""
+    options = dict(options)
+    options.setdefault("max_batch", 256)
+    options["opt_batch"] = min(options.get("opt_batch", 64), options["max_batch"])
+    options["min_batch"] = min(options.get("min_batch", 1), options["opt_batch"])
+    opts = build_options(precision=precision, **options)
+    p = plan(onnx_path, opts)
+    for found in (engine_cache_dir(cache_dir) / p.filename, Path(onnx_path).parent / ENGINE_DIR / p.filename):
+        if found.is_file() and found.stat().st_size > 0:
+            return found
+    directory = writable_cache_dir(cache_dir)
+    target = directory / p.filename
+    images = cache = None
+    if opts.calibrates:
+        if calibration_file is None:
+            raise EngineError(f"INT8 calibration of {onnx_path} needs the calibration data file that "
+                              f"`edgebench export --data` writes (calibration.npy beside the manifest)")
+        images = read_calibration_file(calibration_file, opts.calib_images)
+        from edgebench import util
+
+        cache = directory / Path(calibration_cache_name(util.sha256_file(p.source), opts.calib_images,
+                                                        opts.calib_batch, images_digest(images))).name
+    build_engine(p.source, target, opts, images, cache, log)
+    return target
+
+
+__all__ = ["BuildOptions", "DeviceFacts", "EngineError", "EnginePlan", "ENGINE_DIR", "PRECISIONS", "INT8_SOURCES",
+           "build_options", "key_extra", "cache_key", "engine_filename", "engine_cache_dir", "writable_cache_dir",
+           "cuda_runtime", "cuda_driver", "cuda_check", "init_cuda", "build_engine", "load_engine", "plan",
+           "engine_for", "board_model"]

@@ -1,0 +1,235 @@
+"""The export pipeline: the model, then the data, then each artifact (export + parity), then manifest.json.
+
+Order matters for trust: a model that is not a 32x32x3 -> NUM_CLASSES classifier fails every row before any
+work; CIFAR-10 that cannot be read (a bad --data) stops the export before anything is written; each artifact
+is then exported under a temporary name and checked against Keras, and the manifest is rewritten after
+every artifact (a crash keeps what was done). TensorFlow's and the converters' temporary files go to
+<out>/.edgebench-tmp (TMPDIR and tempfile.tempdir point there during the export): removed at the end, and
+at the start of the next export when a killed one left it behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+from edgebench.engines.calibration import CALIBRATION_FILE, write_calibration_file
+from edgebench.export import manifest as manifest_mod
+from edgebench.export import parity as parity_mod
+from edgebench.export.base import ArtifactRecord, ExportContext, ModelError, tool_versions
+from edgebench.export.registry import exporter_class, filename, select
+
+DEFAULT_CALIB_IMAGES = 500
+TMP_DIRNAME = ".edgebench-tmp"
+
+
+class ExportDataError(ValueError):
+    """CIFAR-10 is needed (parity, INT8 calibration) but cannot be read: nothing was exported."""
+
+    def __init__(self, source: Optional[str], cause: str):
+        self.source = source
+        self.cause = cause
+        super().__init__(f"CIFAR-10 from {source or '$EDGEBENCH_DATA / the Keras download'} cannot be read "
+                         f"({cause}); nothing was exported. Give a readable --data (cifar-10-python.tar.gz, "
+                         f"cifar-10-batches-py/ or an image folder / .zip), or --parity-images 0 and no INT8 "
+                         f"format to export without data")
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def private_tempdir(out: Path) -> Iterator[Path]:
+    """Point TMPDIR and tempfile.tempdir at <out>/.edgebench-tmp for the duration; clean it before and after."""
+    tmp = out / TMP_DIRNAME
+    shutil.rmtree(tmp, ignore_errors=True)  # left behind by a killed export
+    tmp.mkdir(parents=True)
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+    try:
+        yield tmp
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = None,
+               data_source: Optional[str] = None, parity_images: int = parity_mod.DEFAULT_IMAGES,
+               calib_images: int = DEFAULT_CALIB_IMAGES, opset: Optional[int] = None,
+               out_dir: Optional[Union[str, Path]] = None,
+               thresholds: Optional[Dict[str, Dict[str, float]]] = None,
+               options: Optional[Dict[str, Dict[str, Any]]] = None, threads: Optional[int] = None,
+               data: Any = None, log: Optional[Callable[[str], None]] = _stderr) -> Dict[str, Any]:
+    """Export `model_path` to the chosen formats, check each against Keras, write manifest.json.
+
+    formats: see `select` (default: keras, savedmodel, onnx, tflite; add "tensorrt" on a device).
+    data_source: CIFAR-10 path for calibration (training images) and parity (test images);
+      `data` may instead be an object with x_train, x_test, y_test arrays (tests).
+    parity_images: N test images for parity (0 skips parity). calib_images: INT8 representative set.
+    options: per-artifact exporter options, e.g. {"onnx-int8": {"calibrate_method": "entropy"}}.
+    Returns the manifest dict (also written to out_dir/manifest.json). Raises ExportDataError, before
+    writing anything, when CIFAR-10 is needed and unreadable; never raises for a failed format: check
+    `manifest.failed(result)`.
+    """
+    log = log or (lambda m: None)
+    model_path = Path(model_path)
+    out = Path(out_dir) if out_dir is not None else model_path.parent
+    names = select(formats)
+    limits = parity_mod.thresholds(thresholds)
+    per_artifact: Dict[str, Dict[str, Any]] = {k: dict(v) for k, v in (options or {}).items()}
+    for name in names:
+        per_artifact.setdefault(name, {})
+        if name.endswith("int8"):
+            per_artifact[name].setdefault("calib_images", calib_images)
+    if opset is not None:
+        per_artifact.setdefault("onnx-fp32", {})["opset"] = opset
+
+    from edgebench import util
+
+    model_sha = util.sha256_file(model_path) if model_path.is_file() else None
+    man = manifest_mod.new(model_path, None, model_sha, None,
+                           options={"formats": names, "parity_images": parity_images,
+                                    "calib_images": calib_images, "thresholds": limits})
+    ctx = ExportContext(model_path=model_path, out_dir=out, options=per_artifact, log=log)
+    records: List[ArtifactRecord] = []
+
+    def finish() -> Dict[str, Any]:
+        man["artifacts"] = [r.to_dict() for r in records]
+        manifest_mod.write(out, man)
+        return man
+
+    # 1. the model: a bad one fails every row with the same cause, and nothing else is attempted
+    try:
+        model = ctx.keras_model()
+        man["model"]["name"] = getattr(model, "name", None)
+    except ModelError as exc:
+        log(f"export: {exc}")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            fmt, precision = name.split("-")
+            records.append(ArtifactRecord(name=name, format=fmt, precision=precision, path=filename(name),
+                                          status="failed", error=f"{name}: {exc}"))
+        return finish()
+
+    # 2. data: training images for calibration, test images for parity; unreadable -> stop before any export
+    needs_calib = any(n.endswith("int8") for n in names)
+    if data is None and (parity_images > 0 or needs_calib):
+        from edgebench import data as data_mod
+
+        try:
+            data = data_mod.load_cifar10(data_source, progress=False)
+        except Exception as exc:  # offline without a path, bad path, corrupt archive
+            raise ExportDataError(data_source, f"{type(exc).__name__}: {exc}") from exc
+    out.mkdir(parents=True, exist_ok=True)
+    x_test = y_test = None
+    if data is not None:
+        man["data"] = {"source": str(getattr(data, "source", data_source)), "checksum": getattr(data, "checksum", None)}
+        if needs_calib:
+            n_calib = max(int(v.get("calib_images", calib_images)) for k, v in per_artifact.items()
+                          if k.endswith("int8"))
+            ctx.calib_images = calibration_set(data.x_train, n_calib)
+            sha = write_calibration_file(ctx.calib_images, out / CALIBRATION_FILE)
+            man["data"]["calibration"] = {"path": CALIBRATION_FILE, "images": int(len(ctx.calib_images)),
+                                          "sha256": sha}
+        if parity_images > 0:
+            x_test, y_test = parity_set(data.x_test, data.y_test, parity_images)
+
+    with private_tempdir(out):
+        reference = None
+        if x_test is not None:
+            t0 = time.perf_counter()
+            reference = parity_mod.reference_logits(model, x_test)
+            log(f"export: Keras reference logits on {len(x_test)} test images ({time.perf_counter() - t0:.1f} s)")
+
+        # 3. each artifact: export, then parity
+        for name in names:
+            if name == "keras-fp32":
+                rec = keras_record(model_path, out)
+            else:
+                log(f"[{name}] exporting ...")
+                try:
+                    exporter = exporter_class(name)(**per_artifact.get(name, {}))
+                except (ValueError, TypeError) as exc:
+                    fmt, precision = name.split("-")
+                    rec = ArtifactRecord(name=name, format=fmt, precision=precision, path=filename(name),
+                                         status="failed", error=f"bad option: {exc}")
+                else:
+                    rec = exporter.export(ctx)
+            ctx.results[name] = rec
+            records.append(rec)
+            if rec.status == "ok":
+                log(f"[{name}] {rec.path}: {rec.size_bytes / 1e6:.1f} MB in {rec.export_seconds:.1f} s")
+                check_parity(rec, out, x_test, y_test, reference, limits, threads, parity_images, log)
+            finish()  # the manifest is current after every artifact (a crash keeps what was done)
+    return finish()
+
+
+def calibration_set(x_train, n: int):
+    """`n` training images picked with a fixed seed: every INT8 artifact sees the same ones."""
+    import numpy as np
+
+    n = min(int(n), len(x_train))
+    idx = np.sort(np.random.RandomState(1234).permutation(len(x_train))[:n])
+    return x_train[idx]
+
+
+def parity_set(x_test, y_test, n: int):
+    """`n` test images picked with a fixed seed, in a fixed order. Not the first n: image-folder
+    sources list the test set class by class, so the first 1,000 would all be airplanes."""
+    import numpy as np
+
+    n = min(int(n), len(x_test))
+    idx = np.sort(np.random.RandomState(0).permutation(len(x_test))[:n])
+    return x_test[idx].astype("float32"), y_test[idx]
+
+
+def keras_record(model_path: Path, out: Path) -> ArtifactRecord:
+    from edgebench import util
+
+    rel = os.path.relpath(model_path.resolve(), out.resolve())
+    return ArtifactRecord(name="keras-fp32", format="keras", precision="fp32", path=Path(rel).as_posix(),
+                          size_bytes=util.path_size(model_path), sha256=util.sha256_file(model_path),
+                          tools=tool_versions(("tensorflow", "keras")), applied=["the trained model itself"],
+                          export_seconds=0.0)
+
+
+def check_parity(rec: ArtifactRecord, out: Path, x_test, y_test, reference, limits, threads,
+                 parity_images: int, log) -> None:
+    """Run the artifact on the parity images through the benchmark's own runtime and compare with Keras."""
+    if parity_images <= 0:
+        rec.parity = None  # skipped on request
+        return
+    threshold = limits.get(rec.precision, {})
+    options: Dict[str, Any] = {}
+    artifact = out / rec.path
+    if rec.format == "tensorrt":  # the runtime reads model.onnx and is handed the engine we built
+        options["engine"] = str(artifact)
+        artifact = out / filename("onnx-fp32")
+    t0 = time.perf_counter()
+    try:
+        logits = parity_mod.run_artifact(rec.format, artifact, rec.precision, x_test, threads=threads, **options)
+    except Exception as exc:
+        rec.parity = {"images": int(len(x_test)), "passed": False, "threshold": threshold,
+                      "reason": f"could not run the artifact: {type(exc).__name__}: {exc}"}
+        rec.status, rec.error = "failed", f"parity run failed: {type(exc).__name__}: {exc}"
+        log(f"[{rec.name}] parity run failed: {exc}")
+        return
+    rec.parity = parity_mod.compare(logits, reference, y_test, threshold)
+    rec.parity["seconds"] = round(time.perf_counter() - t0, 3)
+    p = rec.parity
+    log(f"[{rec.name}] parity on {p['images']} images: max |dlogit| {p['max_abs_logit_diff']}, "
+        f"agreement {p['top1_agreement']:.4f}, top-1 {p['top1']:.4f} (Keras {p['reference_top1']:.4f}) "
+        f"-> {'pass' if p['passed'] else 'FAIL: ' + str(p['reason'])}")
+    if not p["passed"]:
+        rec.status, rec.error = "failed", f"parity: {p['reason']}"

@@ -1,0 +1,206 @@
+"""Run the benchmark in the deployed image on a remote device's Docker engine, over SSH (deploy family).
+
+The same `BenchRequest` as every launcher. Host paths cannot be bind-mounted on a device, so:
+- the artifacts folder goes into a docker volume on the device named by the sha256 of its files
+  (`edgebench-artifacts-<digest>`), sent only when that volume lacks them (its `.edgebench-sha256` list
+  is compared); the CIFAR-10 source likewise (`edgebench-data-<sha256>`); both mounted read-only;
+- the suite file is put into the container before it starts; results are written inside the container
+  and copied back to `request.out` after it exits; the container is then removed.
+The container gets the target's GPU access (`gpu_host_config`), no network, and the fingerprint's
+image id / tag / digest through the same environment as the container launcher.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import IO, Any, Dict, List, Optional, Tuple
+
+from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
+from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT, RESULTS_MOUNT, image_environment
+from edgebench.launchers.request import BenchRequest
+
+MARKER = ".edgebench-sha256"
+SUITE_DIR = "/suite"
+
+
+def tree_digest(folder: Path) -> Tuple[str, str]:
+    """(sha256 over the listing, the listing "sha256  relpath" per file) of every file under `folder`."""
+    from edgebench.util import sha256_file
+
+    lines = []
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        lines.append(f"{sha256_file(p)}  {p.relative_to(folder).as_posix()}")
+    listing = "\n".join(lines) + "\n"
+    return hashlib.sha256(listing.encode()).hexdigest(), listing
+
+
+def _tar(files: List[Tuple[str, Path]], extra: Dict[str, bytes], dirs: List[str] = ()) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(info)
+        for name, path in files:
+            tar.add(str(path), arcname=name, recursive=False)
+        for name, data in extra.items():  # written last: the marker says the rest is complete
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _read_archive(chunks: Any) -> Dict[str, bytes]:
+    data = b"".join(chunks)
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar:
+            if m.isfile():
+                out[m.name] = tar.extractfile(m).read()
+    return out
+
+
+class RemoteLauncher(Launcher):
+    """`edgebench bench` in `image` (the tag deploy set) on a device reached by `connection_factory()`."""
+
+    name = "remote"
+
+    def __init__(self, device: Any, target: Any, image: str, connection_factory: Any, *,
+                 digest: Optional[str] = None, echo: Optional[IO[str]] = sys.stderr):
+        self.device = device              # edgebench.deploy.inventory.Device
+        self.target = target              # edgebench.docker.targets.Target
+        self.image = image
+        self.connect = connection_factory  # () -> DeviceConnection (opened)
+        self.digest = digest
+        self.echo = echo
+        self.timings: Dict[str, float] = {}
+        self.bytes_sent = 0
+
+    def describe(self) -> str:
+        return f"device {self.device.name}"
+
+    def _tick(self, label: str, since: float) -> float:
+        now = time.monotonic()
+        self.timings[label] = round(self.timings.get(label, 0.0) + now - since, 3)
+        return now
+
+    def sync_volume(self, api: Any, prefix: str, files: List[Tuple[str, Path]], digest: str, listing: str) -> str:
+        """Volume `edgebench-<prefix>-<digest>` holding `files`; sent only when its marker differs."""
+        from docker.errors import NotFound
+
+        name = f"edgebench-{prefix}-{digest[:32]}"
+        cid = None
+        try:
+            try:
+                api.inspect_volume(name)
+                exists = True
+            except NotFound:
+                api.create_volume(name, labels={"io.edgebench.sha256": digest})
+                exists = False
+            cid = api.create_container(self.image, command=["true"], network_disabled=True,
+                                       host_config=api.create_host_config(binds={name: {"bind": "/v", "mode": "rw"}},
+                                                                          network_mode="none"))["Id"]
+            if exists:
+                try:
+                    stream, _ = api.get_archive(cid, f"/v/{MARKER}")
+                    if _read_archive(stream).get(MARKER, b"").decode() == listing:
+                        return name
+                except NotFound:
+                    pass
+            payload = _tar(files, {MARKER: listing.encode()})
+            if not api.put_archive(cid, "/v", payload):
+                raise LaunchError(self.describe(), f"could not copy {prefix} into volume {name}")
+            self.bytes_sent += len(payload)
+            return name
+        finally:
+            if cid:
+                api.remove_container(cid, force=True)
+
+    def launch_impl(self, request: BenchRequest) -> LaunchResult:
+        from edgebench.docker.run import CREATED_BY_LABEL, gpu_host_config
+        from edgebench.util import sha256_file
+
+        where = self.describe()
+        t0 = time.monotonic()
+        conn = self.connect()
+        try:
+            api = conn.api
+            t = self._tick("connect+preflight", t0)
+            try:
+                info = api.inspect_image(self.image)
+            except Exception as exc:
+                raise LaunchError(where, f"image {self.image} is not on the device: deploy it first ({exc})") from exc
+            artifacts = Path(request.artifacts).resolve()
+            digest, listing = tree_digest(artifacts)
+            files = [(p.relative_to(artifacts).as_posix(), p) for p in sorted(artifacts.rglob("*")) if p.is_file()]
+            binds = {self.sync_volume(api, "artifacts", files, digest, listing):
+                     {"bind": ARTIFACTS_MOUNT, "mode": "ro"}}
+            paths: Dict[str, Optional[str]] = {"artifacts": ARTIFACTS_MOUNT,
+                                               "out": f"{RESULTS_MOUNT}/{Path(request.out).name}"}
+            if request.data:
+                data = Path(request.data).resolve()
+                if data.is_dir():
+                    ddig, dlist = tree_digest(data)
+                    dfiles = [(p.relative_to(data).as_posix(), p) for p in sorted(data.rglob("*")) if p.is_file()]
+                    paths["data"] = DATA_MOUNT
+                else:
+                    dsha = sha256_file(data)
+                    ddig, dlist, dfiles = dsha, f"{dsha}  {data.name}\n", [(data.name, data)]
+                    paths["data"] = f"{DATA_MOUNT}/{data.name}"
+                binds[self.sync_volume(api, "data", dfiles, ddig, dlist)] = {"bind": DATA_MOUNT, "mode": "ro"}
+            put: Dict[str, bytes] = {}
+            if request.suite:
+                suite = Path(request.suite)
+                put[f"{SUITE_DIR.strip('/')}/{suite.name}"] = suite.read_bytes()
+                paths["suite"] = f"{SUITE_DIR}/{suite.name}"
+            t = self._tick("artifact sync", t)
+            inner = request.with_paths(**paths)
+            env = image_environment(self.image, info, self.target.name)
+            env["HOME"] = "/tmp"
+            if self.digest:
+                env["EDGEBENCH_IMAGE_DIGEST"] = self.digest
+            host_config = api.create_host_config(binds=binds, network_mode="none", **gpu_host_config(self.target),
+                                                 **({"group_add": ["video"]} if self.target.gpu == "nvidia-runtime"
+                                                    else {}))
+            cid = api.create_container(self.image, command=inner.to_argv(), environment=env, host_config=host_config,
+                                       network_disabled=True, user="0:0",
+                                       labels={CREATED_BY_LABEL: "bench", "io.edgebench.target": self.target.name})["Id"]
+            try:
+                api.put_archive(cid, "/", _tar([], put, dirs=[RESULTS_MOUNT.strip("/"), CACHE_DIR.strip("/"),
+                                                               SUITE_DIR.strip("/")]))
+                t = self._tick("artifact sync", t)
+                api.start(cid)
+                for chunk in api.logs(cid, stream=True, follow=True):
+                    if self.echo is not None:
+                        self.echo.write(f"[{self.device.name}] " + chunk.decode("utf-8", "replace"))
+                code = int(api.wait(cid).get("StatusCode", -1))
+                t = self._tick("run", t)
+                out = Path(request.out).resolve()
+                try:
+                    stream, _ = api.get_archive(cid, inner.out)
+                    got = _read_archive(stream)
+                except Exception as exc:
+                    tail = api.logs(cid, stdout=True, stderr=True, tail=40).decode("utf-8", "replace")
+                    raise LaunchError(where, f"the container exited {code} and left no {inner.out} ({exc})\n{tail}")
+                out.write_bytes(next(iter(got.values())))
+                self._tick("results back", t)
+            finally:
+                api.remove_container(cid, force=True)
+        finally:
+            conn.close()
+        if code not in (EXIT_OK, EXIT_ROWS_FAILED):
+            raise LaunchError(where, f"`edgebench bench` exited {code} in {self.image}; partial results in {out}")
+        doc = json.loads(out.read_text(encoding="utf-8"))
+        return LaunchResult(where, out, exit_code=code, seconds=time.monotonic() - t0,
+                            details={"image": self.image, "image_id": info["Id"], "digest": self.digest,
+                                     "timings": dict(self.timings), "bytes_sent": self.bytes_sent,
+                                     "complete": doc.get("complete")})
+
+
+__all__ = ["RemoteLauncher", "tree_digest"]

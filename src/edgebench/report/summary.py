@@ -1,0 +1,143 @@
+"""What a reader sees first about one document: its environment in a few lines, and one highlight."""
+from __future__ import annotations
+
+import json
+from typing import Any, List, Optional, Tuple
+
+from edgebench.report.format import fmt, fmt_pp, fmt_ratio, short_hash, sub
+from edgebench.report.stats import rate
+from edgebench.report.views import DocView, config_label
+
+SUMMARY_KEYS = (
+    # edgebench.bench.fingerprint.collect() keys first, then plain names (imported files)
+    ("jetson.model", "Device"), ("device_model", "Device"), ("hostname", "Host"),
+    ("cpu.model", "CPU"), ("cpu_model", "CPU"), ("cpu.arch", "Architecture"), ("machine", "Architecture"),
+    ("cpu.physical_cores", "CPU cores"), ("cpu_count", "CPU cores"), ("cpu.usable_cores", "Usable cores"),
+    ("cpu.max_mhz", "CPU max MHz"), ("cpu.isa", "ISA"), ("memory_gb", "Memory GB"),
+    ("gpus", "GPU"), ("gpu", "GPU"),
+    ("jetson.l4t", "L4T"), ("l4t", "L4T"), ("jetson.jetpack", "JetPack"), ("jetpack", "JetPack"),
+    ("jetson.nvpmodel", "Power mode"), ("nvpmodel", "Power mode"),
+    ("jetson.jetson_clocks", "jetson_clocks"), ("jetson_clocks", "jetson_clocks"),
+    ("os", "OS"), ("python", "Python"), ("versions", "Packages"), ("tensorflow", "TensorFlow"),
+    ("container.target", "Container target"), ("container.image", "Container image"),
+    ("container.image_id", "Image id"), ("container.image_digest", "Image digest"),
+    ("git_revision", "Kit revision"), ("recorded_by", "Recorded by"),
+)
+
+
+def value_text(v: Any) -> str:
+    if v is None:
+        return "not recorded"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        if all(not isinstance(x, (dict, list)) for x in v):
+            return ", ".join(str(x) for x in v) if v else "(none)"
+        return json.dumps(v, sort_keys=True)
+    if isinstance(v, dict):
+        return "(none)"
+    return str(v)
+
+
+def _summary_value(key: str, value: Any) -> Optional[str]:
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    if key == "gpus" and isinstance(value, list):
+        names = [" ".join(str(g[k]) for k in ("name", "memory") if g.get(k)) if isinstance(g, dict) else str(g)
+                 for g in value]
+        return "; ".join(n for n in names if n) or None
+    if key == "versions" and isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v) or None
+    if key in ("container.image_id", "container.image_digest"):
+        return str(value)[:19 + 7]
+    lines = [ln.strip() for ln in value_text(value).splitlines() if ln.strip()]
+    if not lines:
+        return None
+    text = lines[0] + (" …" if len(lines) > 1 else "")
+    return text if len(text) <= 140 else text[:137] + "…"
+
+
+def flatten(d: Any, prefix: str = "") -> List[Tuple[str, str]]:
+    out: List[Tuple[str, str]] = []
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.extend(flatten(v, key))
+            else:
+                out.append((key, value_text(v)))
+    else:
+        out.append((prefix or "value", value_text(d)))
+    return out
+
+
+def environment_summary(view: DocView) -> List[Tuple[str, str]]:
+    """Label / value pairs a reader needs to know what was measured (the full fingerprint is listed
+    separately)."""
+    env = view.environment
+    out: List[Tuple[str, str]] = []
+    seen = set()
+    for key, label in SUMMARY_KEYS:
+        if label in seen:
+            continue
+        text = _summary_value(key, sub(env, *key.split(".")))
+        if text is not None:
+            out.append((label, text))
+            seen.add(label)
+    if not view.imported:
+        out.insert(0, ("Ran on", view.where))
+    model = view.model
+    if model.get("name"):
+        m = str(model.get("name"))
+        if view.flops:
+            m += f" ({view.flops / 1e9:.2f} GFLOP/image)"
+        m += f", sha256 {short_hash(model.get('sha256'))}"
+        out.append(("Model", m))
+    data = view.suite.get("data") if isinstance(view.suite.get("data"), dict) else {}
+    if data.get("checksum") or view.suite.get("test_images"):
+        out.append(("Test set", f"{view.suite.get('test_images') or '?'} images, checksum "
+                                f"{short_hash(data.get('checksum'))}"))
+    rev = sub(view.doc, "kit", "git_revision")
+    if rev and "Kit revision" not in seen:
+        out.append(("Kit revision", str(rev)[:12]))
+    if not out and env:
+        out = [(k, v if len(v) <= 140 else v[:137] + "…") for k, v in flatten(env)[:8]]
+    return out
+
+
+SCENARIO_SHORT = {"testset": "test-set pass", "latency": "latency", "throughput": "throughput"}
+
+
+def highlights(view: DocView) -> List[str]:
+    """One sentence: the fastest row with a measured accuracy in the main scenario (test-set pass, else
+    throughput, else latency), its speed-up and accuracy; and a faster row whose accuracy is unknown."""
+    for scenario in ("testset", "throughput", "latency"):
+        rated = [(r, rate(r)) for r in view.rows_of(scenario, ok_only=True)]
+        rated = [(r, rt) for r, rt in rated if rt and rt["unit"] == "img/s"]
+        if rated:
+            break
+    else:
+        return []
+    with_acc = [(r, rt) for r, rt in rated if view.accuracy(r)[0] is not None]
+    fastest = max(rated, key=lambda x: x[1]["value"])
+    name = SCENARIO_SHORT.get(scenario, scenario)
+
+    def describe(r, rt):
+        v = view.row_view(r)
+        text = f"{config_label(r, scenario != 'testset')}, {fmt(rt['value'])} img/s"
+        if v["speedup"] is not None and not v["is_baseline"]:
+            text += f", {fmt_ratio(v['speedup'])} {view.baseline}"
+        if v["top1"] is not None:
+            text += f", top-1 {v['top1'] * 100:.2f}%"
+            if v["delta_top1"] is not None and not v["is_baseline"]:
+                text += f" ({fmt_pp(v['delta_top1'])})"
+        return text
+
+    if with_acc:
+        best = max(with_acc, key=lambda x: x[1]["value"])
+        text = f"Fastest with measured accuracy ({name}): {describe(*best)}."
+        if fastest[0] is not best[0] and view.accuracy(fastest[0])[0] is None:
+            text += f" Faster but accuracy not measured: {describe(*fastest)}."
+    else:
+        text = f"Fastest ({name}): {describe(*fastest)}; accuracy not measured."
+    return [text]

@@ -1,0 +1,103 @@
+"""The torch backends on a real NVIDIA GPU (marker gpu; skipped elsewhere with the reason).
+
+On a small graph with tf2onnx's patterns, and on the kit's real ResNet34 exports where
+$EDGEBENCH_GPU_MODELS names a folder with <stem>/model.onnx (tools/gpu-study/run.sh test): every variant
+computes what ONNX Runtime computes on the CPU, and no forward synchronises with the host
+(torch.cuda.set_sync_debug_mode("error")), while the uncleaned graph does."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (it is on the GPU machine only)")
+pytest.importorskip("onnx2torch", reason="onnx2torch is not installed (tools/gpu-study/run.sh brings its wheel)")
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+from test_onnx_clean import tf2onnx_like  # noqa: E402  (tests/unit is on sys.path under pytest)
+
+from edgebench import runtimes  # noqa: E402
+from edgebench.runtimes.torch import VARIANTS  # noqa: E402
+
+if not torch.cuda.is_available():
+    pytest.skip("torch sees no CUDA GPU", allow_module_level=True)
+
+#: relative error (of the largest reference logit) allowed per precision / TF32
+TOL = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 8e-2}
+
+
+@pytest.fixture(autouse=True)
+def _variants(monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_BACKENDS", ",".join(f"{k}={v}" for k, v in VARIANTS.items() if k != "torch"))
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "model.onnx"
+    onnx.save(tf2onnx_like(hw=32), str(path))
+    return path
+
+
+def _reference(path, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+
+
+def _check(backend, path, precision, x, ref, **options):
+    with runtimes.open(backend, str(path), precision=precision, **options) as rt:
+        outs = [rt.infer(x) for _ in range(3)]  # graph variants: capture, then replays
+        settings = rt.versions()["settings"]
+    tol = TOL["tf32" if settings.get("tf32_effective") else precision]
+    for y in outs:
+        assert y.shape == ref.shape and np.isfinite(y).all()
+        err = np.abs(y.astype(np.float64) - ref).max() / np.abs(ref).max()
+        assert err < tol, f"{backend} {precision}: relative error {err:.2e} over {tol}"
+    return settings
+
+
+@pytest.mark.parametrize("backend", [b for b in VARIANTS if b != "torch-compile-ro"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_variant_matches_onnxruntime(small_model, backend, precision):
+    if backend == "torch-graph-tf32" and precision != "fp32":
+        pytest.skip("TF32 is an FP32 setting")
+    x = np.random.default_rng(1).uniform(0, 255, (5, 32, 32, 3)).astype(np.float32)
+    settings = _check(backend, small_model, precision, x, _reference(small_model, x), sync_check=backend != "torch-compile")
+    assert settings["gpu_name"]
+    assert settings["onnx_clean"]["dynamic_ops_left"] == []
+
+
+def test_compute_only_sees_a_new_batch(small_model):
+    rng = np.random.default_rng(2)
+    a, b = (rng.uniform(0, 255, (4, 32, 32, 3)).astype(np.float32) for _ in range(2))
+    with runtimes.open("torch-compute", str(small_model), precision="fp32") as rt:
+        ya, yb, ya2 = rt.infer(a), rt.infer(b), rt.infer(a)
+    np.testing.assert_allclose(ya, _reference(small_model, a), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(yb, _reference(small_model, b), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(ya2, ya)
+
+
+def test_the_uncleaned_graph_synchronises_and_the_check_catches_it(small_model):
+    x = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    with runtimes.open("torch-cl", str(small_model), precision="fp16", clean=False, sync_check=True) as rt:
+        with pytest.raises(RuntimeError, match="synchroniz"):
+            rt.infer(x)
+
+
+def _real_models():
+    root = os.environ.get("EDGEBENCH_GPU_MODELS")
+    return [p for p in sorted(Path(root).glob("*/model.onnx"))] if root else []
+
+
+@pytest.mark.skipif(not _real_models(), reason="set EDGEBENCH_GPU_MODELS to a folder of <stem>/model.onnx "
+                                               "(the kit's exports; tools/gpu-study/run.sh test stages them)")
+@pytest.mark.parametrize("path", _real_models(), ids=lambda p: p.parent.name)
+def test_real_export_is_capturable_and_correct(path):
+    x = np.random.default_rng(4).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+    ref = _reference(path, x)
+    for backend, precision in (("torch-graph", "fp32"), ("torch-graph", "fp16"), ("torch-cl", "bf16")):
+        settings = _check(backend, path, precision, x, ref, sync_check=True)
+        assert settings["onnx_clean"]["dynamic_ops_left"] == []
