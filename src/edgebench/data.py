@@ -17,14 +17,14 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from edgebench.contracts.vocabulary import DATA_CACHE_ENV, INPUT_SHAPE as IMAGE_SHAPE
 from edgebench.util import atomic_open, sha256_file
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CACHE_VERSION = 1
 DATA_ENV = "EDGEBENCH_DATA"
-CACHE_ENV = "EDGEBENCH_CACHE"
+CACHE_ENV = DATA_CACHE_ENV
 
 
 class DataError(ValueError):

@@ -89,7 +89,7 @@ def test_container_run_resolves_a_writable_engine_path(tmp_path):
     """The launcher's mounts and environment: the engine cache lands under the writable /results mount,
     never under the read-only /artifacts where model.onnx lives."""
     from edgebench.launchers.container import ARTIFACTS_MOUNT, image_environment, mounts_for
-    from edgebench.launchers.request import BenchRequest
+    from edgebench.contracts.request import BenchRequest
 
     (tmp_path / "art").mkdir()
     req = BenchRequest(artifacts=str(tmp_path / "art"), out=str(tmp_path / "results" / "r.json"))
@@ -185,7 +185,7 @@ def test_trtexec_load_command_and_summary_parsing():
 def _fake_cuda(monkeypatch, init_error: int = 0):
     """A stand-in for cuda-python's driver API (no GPU here): cuInit returns `init_error`."""
     driver = types.SimpleNamespace(cuInit=lambda flags: (init_error,), cuDeviceGet=lambda i: (0, 0),
-                                   cuDeviceGetName=lambda n, d: (0, b"Orin\x00\x00"))
+                                   cuDeviceGetName=lambda n, d: (0, b"Orin\x00\x00 \x01garbage\n"))
     bindings = types.ModuleType("cuda.bindings")
     bindings.driver = driver
     pkg = types.ModuleType("cuda")

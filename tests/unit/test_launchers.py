@@ -10,7 +10,7 @@ import pytest
 
 from edgebench.launchers import BenchRequest, get_launcher
 from edgebench.launchers.local import LocalLauncher
-from edgebench.launchers.request import add_arguments
+from edgebench.contracts.request import add_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from edgebench.bench.harness import save_test_arrays
 from edgebench.bench.reference import width_problem
 from edgebench.bench.runner import check_output_width
 from edgebench.launchers import BenchRequest, get_launcher
-from edgebench.launchers.base import artifacts_not_found
+from edgebench.contracts.request import artifacts_not_found
 from edgebench.launchers.container import HostPaths
 
 from trust_rig import make_artifacts

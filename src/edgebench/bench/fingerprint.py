@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from edgebench import util
+
 JETPACK_BY_L4T = {"R35.4.1": "5.1.2", "R35.3.1": "5.1.1", "R35.2.1": "5.1", "R35.1.0": "5.0.2",
                   "R36.2.0": "6.0 DP", "R36.3.0": "6.0", "R36.4.0": "6.1"}
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
@@ -159,20 +161,6 @@ def container_info() -> Optional[Dict[str, object]]:
             "target": os.environ.get("EDGEBENCH_TARGET"), "hostname": platform.node()}
 
 
-def git_revision() -> Optional[str]:
-    env = os.environ.get("EDGEBENCH_GIT_REVISION")
-    if env:
-        return env
-    root = Path(__file__).resolve().parents[3]
-    if not (root / ".git").exists():
-        return None
-    rev = _run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
-    if rev and re.fullmatch(r"[0-9a-f]{7,40}", rev):
-        dirty = _run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
-        return rev + ("-dirty" if dirty else "")
-    return None
-
-
 def collect() -> Dict[str, object]:
     import psutil
 
@@ -186,5 +174,5 @@ def collect() -> Dict[str, object]:
         "jetson": jetson_info(),
         "container": container_info(),
         "versions": package_versions(),
-        "git_revision": git_revision(),
+        "git_revision": util.git_revision(short=12),
     }

@@ -14,22 +14,22 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import numpy as np
 
 from edgebench import data as data_mod
 from edgebench import results
-from edgebench.bench import fingerprint, progress, reference, resume, rows, scenarios
+from edgebench.bench import fingerprint, progress, reference, resume, rows
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.checks import UNVERIFIED, Provenance, check_out
 from edgebench.bench.errors import BenchError, free_bytes, write_error
 from edgebench.bench.rounds import RoundSink, share_out
 from edgebench.bench.runner import GroupRunner
-from edgebench.contracts.vocabulary import CACHE_DIRNAME
-from edgebench.launchers.base import artifacts_not_found
-from edgebench.launchers.request import BenchRequest
-from edgebench.util import atomic_open, path_size, sha256_path
+from edgebench.contracts.vocabulary import CACHE_DIRNAME, ENGINE_CACHE_ENV
+from edgebench.contracts.request import artifacts_not_found
+from edgebench.contracts.request import BenchRequest
+from edgebench.util import atomic_open, path_size
 
 
 def resolve_artifact(artifacts: Path, fmt: str, precision: str) -> Path:
@@ -146,6 +146,9 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(work, exc, what="create the cache folder") from None
+    # TensorRT engines are built once per (model, GPU, TensorRT) and kept in a writable place: beside the
+    # results (in a container: the results mount), never beside the read-only artifacts
+    os.environ.setdefault(ENGINE_CACHE_ENV, str(work / "engines"))
     log_file = out.with_suffix(".log")
 
     env = fingerprint.collect()

@@ -7,7 +7,7 @@ the remaining estimate is scaled by how the finished groups compared with their 
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 LOAD_S = 8.0            # start a child, import the framework, load the model, first inference
 ASSUMED_IPS = 800.0     # img/s of a test-set pass before anything is measured: the default suite on 10,000 images

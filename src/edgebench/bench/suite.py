@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edgebench.bench import scenarios as scenarios_mod
 from edgebench.contracts.vocabulary import PRECISIONS
 
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "suites" / "default.yaml"

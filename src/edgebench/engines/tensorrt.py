@@ -122,12 +122,17 @@ class DeviceFacts:
 
         cudart = cuda_runtime()
         props = cuda_check(cudart.cudaGetDeviceProperties(device))
-        name = props.name
-        name = (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
-        return cls(trt_version=trt.__version__, gpu_name=name, compute_capability=f"{props.major}.{props.minor}",
+        return cls(trt_version=trt.__version__, gpu_name=c_string(props.name),
+                   compute_capability=f"{props.major}.{props.minor}",
                    sm_count=int(props.multiProcessorCount),
                    cuda_runtime=_cuda_version(cuda_check(cudart.cudaRuntimeGetVersion())),
                    cuda_driver=_cuda_version(cuda_check(cudart.cudaDriverGetVersion())), device_model=board_model())
+
+
+def c_string(value: Any) -> str:
+    """A C string from cuda-python or /proc: text up to the first NUL (the buffer after it is not cleared)."""
+    text = value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else str(value)
+    return text.split("\x00", 1)[0].strip()
 
 
 def _cuda_version(v: int) -> str:
@@ -136,7 +141,7 @@ def _cuda_version(v: int) -> str:
 
 def board_model(path: str = "/proc/device-tree/model") -> str:
     try:
-        return Path(path).read_bytes().decode(errors="replace").rstrip("\x00").strip()
+        return c_string(Path(path).read_bytes())
     except OSError:
         return ""
 
@@ -233,7 +238,7 @@ def init_cuda(device: int = 0) -> str:
     cuda_check(drv.cuInit(0))
     dev = cuda_check(drv.cuDeviceGet(device))
     name = cuda_check(drv.cuDeviceGetName(256, dev))
-    return (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+    return c_string(name)
 
 
 # --- building ---------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 - `container`: the target's image on this host's Docker engine;
 - `remote` (deploy family): the deployed image on a device's Docker engine over SSH.
 """
-from edgebench.launchers.base import LaunchError, LaunchResult, Launcher, get_launcher
-from edgebench.launchers.request import BenchRequest
+from edgebench.contracts.request import BenchRequest
+from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
+from edgebench.launchers.select import get_launcher
 
 __all__ = ["BenchRequest", "LaunchError", "LaunchResult", "Launcher", "get_launcher"]

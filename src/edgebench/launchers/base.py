@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
-from edgebench.launchers.request import BenchRequest
+from edgebench.contracts.request import BenchRequest, artifacts_not_found
 
 
 class LaunchError(RuntimeError):
@@ -61,30 +61,3 @@ class Launcher:
 
     def launch_impl(self, request: BenchRequest) -> LaunchResult:  # pragma: no cover - interface
         raise NotImplementedError
-
-
-def artifacts_not_found(artifacts: Path) -> str:
-    """The message for a missing artifacts folder: which runs exist beside it and the flags that pick one."""
-    parent = artifacts.parent
-    runs = sorted(p.name for p in parent.iterdir() if p.is_dir() and (p / "model.keras").exists()) \
-        if parent.is_dir() else []
-    msg = f"artifacts folder not found: {artifacts}"
-    if runs:
-        pick = runs[0]
-        msg += (f". Runs in {parent}: {', '.join(runs)}; pick one with `invoke bench --run {pick}` "
-                f"(or `edgebench bench --artifacts {parent / pick}`)")
-    else:
-        msg += (f". No trained runs in {parent} (a run is a folder with model.keras): `invoke train` and "
-                f"`invoke export` make one, `make demo` makes artifacts/demo")
-    return msg
-
-
-def get_launcher(target: str, *, image: Optional[str] = None) -> Launcher:
-    """`local` runs on this host; any container target name runs inside that target's image here."""
-    if target in ("local", "", None):
-        from edgebench.launchers.local import LocalLauncher
-
-        return LocalLauncher()
-    from edgebench.launchers.container import ContainerLauncher
-
-    return ContainerLauncher(target, image=image)

@@ -17,10 +17,11 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
 
-from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.contracts.vocabulary import (CACHE_DIRNAME, DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXIT_OK,
+                                            EXIT_ROWS_FAILED)
 from edgebench.docker.errors import ContainerError
 from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
-from edgebench.launchers.request import BenchRequest
+from edgebench.contracts.request import BenchRequest
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ RESULTS_MOUNT = "/results"
 SUITE_MOUNT = "/suite"
 DATA_MOUNT = "/data"
 #: writable cache inside the container (decoded test arrays, TensorRT engines): under the results mount
-CACHE_DIR = f"{RESULTS_MOUNT}/.edgebench-cache"
+CACHE_DIR = f"{RESULTS_MOUNT}/{CACHE_DIRNAME}"
 
 
 def mounts_for(request: BenchRequest) -> Tuple[BenchRequest, Dict[str, Dict[str, str]]]:
@@ -60,7 +61,7 @@ def image_environment(image: str, info: Dict[str, Any], target_name: str) -> Dic
     labels = (info.get("Config") or {}).get("Labels") or {}
     digests = info.get("RepoDigests") or []
     env = {"EDGEBENCH_IMAGE_ID": info["Id"], "EDGEBENCH_IMAGE": image, "EDGEBENCH_TARGET": target_name,
-           "EDGEBENCH_CACHE": f"{CACHE_DIR}/data"}
+           DATA_CACHE_ENV: f"{CACHE_DIR}/data", ENGINE_CACHE_ENV: f"{CACHE_DIR}/engines"}
     if digests:
         env["EDGEBENCH_IMAGE_DIGEST"] = digests[0]
     revision = labels.get("org.opencontainers.image.revision")

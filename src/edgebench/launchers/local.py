@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
 from edgebench.launchers.base import LaunchResult, Launcher
-from edgebench.launchers.request import BenchRequest
+from edgebench.contracts.request import BenchRequest
 
 
 def _stderr(msg: str) -> None:

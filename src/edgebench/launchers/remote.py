@@ -23,7 +23,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
 from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
 from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT, RESULTS_MOUNT, image_environment
-from edgebench.launchers.request import BenchRequest
+from edgebench.contracts.request import BenchRequest
 
 MARKER = ".edgebench-sha256"
 SUITE_DIR = "/suite"

@@ -13,10 +13,7 @@ from typing import Any, Dict, List, Optional
 from edgebench.report.format import short_hash, sub
 from edgebench.report.views import DocView
 
-try:
-    from edgebench.contracts.vocabulary import INPUT_SHAPE
-except ImportError:  # pragma: no cover
-    INPUT_SHAPE = (32, 32, 3)
+from edgebench.contracts.vocabulary import INPUT_SHAPE
 
 
 @dataclass

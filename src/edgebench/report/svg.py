@@ -9,11 +9,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from edgebench.report.format import fmt_tick
 
-try:
-    from edgebench.contracts.vocabulary import BACKENDS
-    KNOWN_BACKENDS: Tuple[str, ...] = tuple(BACKENDS)
-except ImportError:  # pragma: no cover
-    KNOWN_BACKENDS = ("keras", "keras-call", "savedmodel", "tflite", "onnxruntime", "tensorrt", "tftrt", "torch")
+from edgebench.contracts.vocabulary import BACKENDS
+
+KNOWN_BACKENDS: Tuple[str, ...] = tuple(BACKENDS)
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#1b9e77", "#7570b3", "#d95f02", "#66a61e", "#e7298a")

@@ -42,7 +42,9 @@ def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Di
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"{name}: unknown options {unknown}; known: {sorted(DEFAULTS)}")
-    s = dict(DEFAULTS, **presets, **options)
+    s = dict(DEFAULTS)
+    s.update(presets)
+    s.update(options)  # a suite's options override the variant's presets
     for key, allowed in CHOICES.items():
         if s[key] not in allowed:
             raise ValueError(f"{name}: option {key}={s[key]!r}; choose one of {', '.join(allowed)}")

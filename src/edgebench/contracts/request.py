@@ -1,4 +1,5 @@
-"""The benchmark request: what to run, independent of where. Every launcher carries out one of these.
+"""The benchmark request: what to run, independent of where. Every launcher carries out one of these;
+the harness takes it as its input (so it lives here, below both).
 
 `BenchRequest` is the single place that spells `edgebench bench`'s options: the CLI parser is built from
 `add_arguments`, a request becomes a command line through `to_argv`, and a launcher that moves the run
@@ -7,6 +8,7 @@ elsewhere (a container, a device) rewrites only the paths (`with_paths`).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional
 
@@ -99,3 +101,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unverified", action="store_true",
                    help="measure artifacts whose sha256 does not match the export manifest (refused otherwise); "
                         "every row then says it is unverified")
+
+
+def artifacts_not_found(artifacts: Path) -> str:
+    """The message for a missing artifacts folder: which runs exist beside it and the flags that pick one."""
+    parent = artifacts.parent
+    runs = sorted(p.name for p in parent.iterdir() if p.is_dir() and (p / "model.keras").exists()) \
+        if parent.is_dir() else []
+    msg = f"artifacts folder not found: {artifacts}"
+    if runs:
+        pick = runs[0]
+        msg += (f". Runs in {parent}: {', '.join(runs)}; pick one with `invoke bench --run {pick}` "
+                f"(or `edgebench bench --artifacts {parent / pick}`)")
+    else:
+        msg += (f". No trained runs in {parent} (a run is a folder with model.keras): `invoke train` and "
+                f"`invoke export` make one, `make demo` makes artifacts/demo")
+    return msg

@@ -1,0 +1,78 @@
+"""The torch backends' settings, variants and study suites, checked without PyTorch (tests/unit/test_torch_gpu.py
+runs them on a GPU)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgebench import runtimes
+from edgebench.bench import suite as suite_mod
+from edgebench.runtimes.torch import DEFAULTS, VARIANTS, TorchFromOnnx, TorchGraph, TorchGraphTF32
+
+REPO = Path(__file__).resolve().parents[2]
+SUITES = REPO / "src" / "edgebench" / "suites"
+
+
+@pytest.fixture
+def variants(monkeypatch):
+    """The variant backends, registered the way tools/gpu-study/run.sh registers them."""
+    monkeypatch.setenv("EDGEBENCH_BACKENDS", ",".join(f"{k}={v}" for k, v in VARIANTS.items() if k != "torch"))
+
+
+def test_variants_resolve_to_their_classes(variants):
+    for name, target in VARIANTS.items():
+        cls = runtimes.get(name)
+        assert cls.name == name and f"{cls.__module__}:{cls.__name__}" == target
+        assert cls.device == "gpu" and cls.artifact_for("fp16") == ("onnx", "fp32")
+
+
+def test_presets_and_suite_options_make_the_settings():
+    rt = TorchGraph("model.onnx", precision="fp16", io="device")
+    assert rt.settings == dict(DEFAULTS, mode="graph", channels_last=True, io="device")
+    assert TorchFromOnnx("model.onnx").settings == DEFAULTS  # the first run's eager path
+    assert TorchGraphTF32("model.onnx").settings["tf32"] is True
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"graphs": True}, "unknown options"),
+    ({"mode": "jit"}, "mode='jit'"),
+    ({"io": "zero-copy"}, "io='zero-copy'"),
+    ({"compile_mode": "fast"}, "compile_mode"),
+    ({"tf32": "yes"}, "tf32 must be true or false"),
+])
+def test_bad_options_are_refused_with_the_choices(options, message):
+    with pytest.raises(ValueError, match=message):
+        TorchFromOnnx("model.onnx", precision="fp32", **options)
+
+
+def test_tf32_is_an_fp32_setting_only():
+    with pytest.raises(ValueError, match="fp32 only"):
+        TorchFromOnnx("model.onnx", precision="fp16", tf32=True)
+    with pytest.raises(runtimes.RuntimeUnavailable, match="no fp16 path"):
+        TorchGraphTF32("model.onnx", precision="fp16")
+
+
+@pytest.mark.skipif("torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
+                    reason="PyTorch is installed here: the unavailable path is not reachable")
+def test_without_pytorch_the_backend_says_why():
+    assert "not installed" in TorchGraph.check()
+
+
+@pytest.mark.parametrize("name", ["gpu-torch", "gpu-host-cpu"])
+def test_study_suites_parse(variants, name):
+    s = suite_mod.load(str(SUITES / f"{name}.yaml"), cores=16)
+    keys = [g.key for g in s.groups]
+    assert len(keys) == len(set(keys)), "two groups of one suite would write rows with the same id"
+    if name == "gpu-torch":
+        assert {g.backend for g in s.groups} == set(VARIANTS)
+        assert all(g.threads is None for g in s.groups)
+    else:
+        assert [g.threads for g in s.groups] == [1, 3, 6, 12, 16]
+
+
+def test_study_script_registers_every_variant():
+    script = (REPO / "tools" / "gpu-study" / "run.sh").read_text()
+    assert "from edgebench.runtimes.torch import VARIANTS" in script and "EDGEBENCH_BACKENDS" in script
+    assert "python3 -m edgebench bench" in script
