@@ -16,9 +16,6 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
-# the torch variants (runtimes/torch.py VARIANTS) as backends, until the registry lists them
-EDGEBENCH_BACKENDS=$(python3 -c "from edgebench.runtimes.torch import VARIANTS as V; print(','.join(f'{k}={v}' for k, v in V.items() if k != 'torch'))")
-export EDGEBENCH_BACKENDS
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr 'A-Z' 'a-z' | grep -o 'h100\|h200\|a100\|l4\|orin' | head -1 || true)
 CARD=${CARD:-gpu}
 

@@ -43,7 +43,13 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
     "onnxruntime-trt": ("onnx", "gpu"),
     "tensorrt": ("onnx", "gpu"),
     "tftrt": ("savedmodel", "gpu"),
-    "torch": ("onnx", "gpu"),
+    "torch": ("onnx", "gpu"),             # onnx2torch module, eager (the GPU study's baseline)
+    "torch-cl": ("onnx", "gpu"),          # channels-last
+    "torch-graph": ("onnx", "gpu"),       # CUDA-graph capture and replay
+    "torch-graph-tf32": ("onnx", "gpu"),  # CUDA graph with TF32 matmuls/convolutions
+    "torch-compile": ("onnx", "gpu"),     # torch.compile (default mode)
+    "torch-compile-ro": ("onnx", "gpu"),  # torch.compile(mode="reduce-overhead"): compiled + CUDA graphs
+    "torch-compute": ("onnx", "gpu"),     # compute only: input kept on the GPU (like trtexec --noDataTransfers)
 }
 #: the backend that runs each format in parity checks and as a reference
 FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime",

@@ -123,8 +123,8 @@ def build_context(t: Target, dockerfile: str, *, ca_bundle: Optional[Union[str, 
             add("test.py", t.test_path.read_bytes())
         for name in ("pyproject.toml", "setup.py", "README.md"):
             add(name, (root / name).read_bytes() if (root / name).is_file() else b"")
-        for name in ("report.html.j2", "report.md.j2"):  # shipped inside the wheel by setup.py
-            add(f"templates/{name}", (root / "templates" / name).read_bytes())
+        for tpl in sorted((root / "templates").glob("report*.j2")):  # shipped inside the wheel by setup.py
+            add(f"templates/{tpl.name}", tpl.read_bytes())
         for p in _tree(root / "src"):
             add(p.relative_to(root).as_posix(), p.read_bytes())
         if ca_bundle:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -270,7 +270,7 @@ def dynamic_ops(model) -> List[str]:
     return found
 
 
-def clean(model) -> "tuple":
+def clean(model) -> Tuple[Any, CleanReport]:
     """(cleaned copy of `model`, CleanReport). The input model is not modified."""
     import onnx
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import edgebench
 from edgebench import __version__, results
+from edgebench.report.gpu import gpu_section
 from edgebench.report import charts as charts_mod
 from edgebench.report.columns import build_table
 from edgebench.report.compare import compare, compare_documents, comparison_pairs
@@ -156,6 +157,7 @@ def build_context(result_paths: Sequence, include_reference: bool = True, baseli
         "comparisons": comparisons, "skipped": skipped, "inputs": [v.path for v in shown],
         "cv_limit_pct": round(CV_LIMIT * 100), "noise_method": METHOD,
         "reproduction": reproduction, "differences": differences,
+        "gpu": gpu_section([v.doc for v in shown]),
     }
 
 

@@ -28,6 +28,12 @@ _IMPLEMENTATIONS: Dict[str, str] = {
     "tensorrt": "edgebench.runtimes.tensorrt:TensorRT",
     "tftrt": "edgebench.runtimes.tftrt:TFTRT",
     "torch": "edgebench.runtimes.torch:TorchFromOnnx",
+    "torch-cl": "edgebench.runtimes.torch:TorchChannelsLast",
+    "torch-graph": "edgebench.runtimes.torch:TorchGraph",
+    "torch-graph-tf32": "edgebench.runtimes.torch:TorchGraphTF32",
+    "torch-compile": "edgebench.runtimes.torch:TorchCompile",
+    "torch-compile-ro": "edgebench.runtimes.torch:TorchCompileGraphs",
+    "torch-compute": "edgebench.runtimes.torch:TorchComputeOnly",
 }
 _BACKENDS: Dict[str, str] = {name: _IMPLEMENTATIONS[name] for name in BACKENDS}  # KeyError: a backend without a class
 

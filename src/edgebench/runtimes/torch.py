@@ -115,11 +115,16 @@ class TorchFromOnnx(Runtime):
 
     @classmethod
     def versions(cls) -> Dict[str, Any]:
-        import onnx2torch
+        from importlib import metadata
+
         import torch
 
+        try:
+            o2t = metadata.version("onnx2torch")
+        except metadata.PackageNotFoundError:
+            o2t = "unknown"
         return {"torch": torch.__version__, "cuda": str(torch.version.cuda),
-                "cudnn": str(torch.backends.cudnn.version()), "onnx2torch": getattr(onnx2torch, "__version__", "?")}
+                "cudnn": str(torch.backends.cudnn.version()), "onnx2torch": o2t}
 
     def _instance_versions(self) -> Dict[str, Any]:
         """The child sends `rt.versions()` once per group: on a loaded runtime it also carries the settings
