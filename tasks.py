@@ -196,6 +196,7 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)
     artifacts = _run_dir(c, run)
+    fleet_out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}.json"  # -> <stem>-<device>.json
     out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}-{device}-{target}.json"
     try:
         request = BenchRequest(artifacts=str(artifacts), out=str(out), suite=_opt(c, "suite", suite),
@@ -207,8 +208,7 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
         if devices:  # the fleet: results/<run>-<device>.json per device, a summary, failures per device
             from edgebench.deploy.cli import run_bench
 
-            out = ROOT / _opt(c, "results", None) / f"{artifacts.name}.json" if not out else out
-            return _deploy_call(run_bench, request.with_paths(out=str(out)), inventory, devices, serial,
+            return _deploy_call(run_bench, request.with_paths(out=str(fleet_out)), inventory, devices, serial,
                                 config_value=_opt(c, "inventory", None))
         res = get_launcher(target, image=image).launch(request)
     except (ValueError, LookupError, OSError, RuntimeError, LaunchError, DockerError) as exc:

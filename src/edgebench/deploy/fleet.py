@@ -167,25 +167,30 @@ def bench(inv: Inventory, request: Any, names: Any = None, *, results_dir: Path,
     def work(d: Device) -> Outcome:
         tag = kit_tag(d.target)
         started = time.monotonic()
-        with connection(inv, d) as conn:
+        conn = connection(inv, d)  # handed to the launcher, which closes it
+        try:
             preflight(inv, d, conn)
-            try:
-                info = conn.api.inspect_image(tag)
-            except Exception as exc:
-                raise DeviceError(d.name, "image", f"{tag} is not on the device: `invoke deploy --devices "
-                                                   f"{d.name}` first ({type(exc).__name__})") from exc
+            info = conn.api.inspect_image(tag)
+        except Exception as exc:
+            conn.close()
+            if isinstance(exc, DeviceError):
+                raise
+            raise DeviceError(d.name, "image", f"{tag} is not on the device: `invoke deploy --devices "
+                                               f"{d.name}` first ({type(exc).__name__})") from exc
         pre = time.monotonic() - started
         digests = info.get("RepoDigests") or []
         e = entries.get(d.target)
         digest = digests[0] if digests else (e.ref if e and e.image_id == info["Id"] else None)
-        launcher = RemoteLauncher(d, load(d.target), tag, lambda: connection(inv, d), digest=digest, echo=echo)
+        launcher = RemoteLauncher(d, load(d.target), tag, lambda: conn, digest=digest, echo=echo)
         req = request.with_paths(out=str(results_dir / f"{stem}-{d.name}.json"))
         req = replace(req, device=d.display)
         try:
             res = launcher.launch(req)
         except DeployError as exc:
+            conn.close()
             raise DeviceError(d.name, "bench", str(exc)) from exc
         except Exception as exc:
+            conn.close()
             raise DeviceError(d.name, "bench", f"{type(exc).__name__}: {exc}") from exc
         timings = dict(res.details.get("timings", {}))
         timings["preflight"] = round(pre, 3)

@@ -16,6 +16,10 @@ from edgebench.deploy.inventory import Device
 ARCH_OF_PLATFORM = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
 _L4T = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)")
 GB = 1024 ** 3
+SEPARATOR = "\n--edgebench--\n"
+#: L4T release file ($1), free space on Docker's data root ($2), power mode where nvpmodel exists
+HOST_FACTS = ('cat -- "$1" 2>/dev/null; printf "\\n--edgebench--\\n"; df -Pk -- "$2" 2>/dev/null; '
+              'printf "\\n--edgebench--\\n"; nvpmodel -q 2>/dev/null; true')
 
 
 @dataclass
@@ -71,13 +75,13 @@ def probe(conn: Any, device: Device) -> DeviceCheck:
     check.arch = str(info.get("Architecture", ""))
     check.runtimes = sorted((info.get("Runtimes") or {}).keys())
     check.data_root = str(info.get("DockerRootDir", ""))
-    check.l4t = parse_l4t(conn.read_file(device.l4t_release_file))
-    if check.data_root:
-        code, out, _ = conn.exec(["df", "-Pk", "--", check.data_root])
-        check.free_bytes = parse_df(out) if code == 0 else None
-    code, out, _ = conn.exec(["nvpmodel", "-q"])
-    if code == 0 and out.strip():
-        check.power_mode = " ".join(out.split())
+    # one SSH exec for the three host facts: a constant script, the paths passed as its arguments
+    _, out, _ = conn.exec(["sh", "-c", HOST_FACTS, "sh", device.l4t_release_file, check.data_root or "/"])
+    parts = (out.split(SEPARATOR) + ["", "", ""])[:3]
+    check.l4t = parse_l4t(parts[0])
+    check.free_bytes = parse_df(parts[1]) if check.data_root else None
+    if parts[2].strip():
+        check.power_mode = " ".join(parts[2].split())
     return check
 
 

@@ -16,9 +16,10 @@ import io
 import json
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
 from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
@@ -26,23 +27,23 @@ from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT
 from edgebench.contracts.request import BenchRequest
 
 MARKER = ".edgebench-sha256"
+SKIPPED = {"checkpoints", "train_state.json"}   # training state: never read by a benchmark
 SUITE_DIR = "/suite"
 
 
-def tree_digest(folder: Path) -> Tuple[str, str]:
-    """(sha256 over the listing, the listing "sha256  relpath" per file) of every file under `folder`."""
+def tree_digest(files: List[Tuple[str, Path]]) -> Tuple[str, str]:
+    """(sha256 over the listing, the listing "sha256  relpath" per file) of `files` [(relpath, path)]."""
     from edgebench.util import sha256_file
 
-    lines = []
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        lines.append(f"{sha256_file(p)}  {p.relative_to(folder).as_posix()}")
+    lines = [f"{sha256_file(p)}  {name}" for name, p in files]
     listing = "\n".join(lines) + "\n"
     return hashlib.sha256(listing.encode()).hexdigest(), listing
 
 
-def _tar(files: List[Tuple[str, Path]], extra: Dict[str, bytes], dirs: List[str] = ()) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+def _tar(files: List[Tuple[str, Path]], extra: Dict[str, bytes], dirs: Sequence[str] = ()) -> Tuple[Any, int]:
+    """A tar of `files` (+ `extra` written last) in a temporary file: (file at offset 0, size)."""
+    f = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=f, mode="w") as tar:
         for d in dirs:
             info = tarfile.TarInfo(d)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777
@@ -53,7 +54,26 @@ def _tar(files: List[Tuple[str, Path]], extra: Dict[str, bytes], dirs: List[str]
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    size = f.tell()
+    f.seek(0)
+    return f, size
+
+
+def _chunks(f: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    """Send in 1 MiB chunks: one large buffer through paramiko's sendall is re-sliced per packet
+    (quadratic, it looks like a hang)."""
+    with f:
+        while True:
+            block = f.read(size)
+            if not block:
+                return
+            yield block
+
+
+def bench_files(folder: Path) -> List[Tuple[str, Path]]:
+    """The files of an artifacts folder a benchmark reads (training checkpoints and resume state left out)."""
+    return [(p.relative_to(folder).as_posix(), p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and not set(p.relative_to(folder).parts) & SKIPPED]
 
 
 def _read_archive(chunks: Any) -> Dict[str, bytes]:
@@ -113,10 +133,10 @@ class RemoteLauncher(Launcher):
                         return name
                 except NotFound:
                     pass
-            payload = _tar(files, {MARKER: listing.encode()})
-            if not api.put_archive(cid, "/v", payload):
+            payload, size = _tar(files, {MARKER: listing.encode()})
+            if not api.put_archive(cid, "/v", _chunks(payload)):
                 raise LaunchError(self.describe(), f"could not copy {prefix} into volume {name}")
-            self.bytes_sent += len(payload)
+            self.bytes_sent += size
             return name
         finally:
             if cid:
@@ -137,8 +157,8 @@ class RemoteLauncher(Launcher):
             except Exception as exc:
                 raise LaunchError(where, f"image {self.image} is not on the device: deploy it first ({exc})") from exc
             artifacts = Path(request.artifacts).resolve()
-            digest, listing = tree_digest(artifacts)
-            files = [(p.relative_to(artifacts).as_posix(), p) for p in sorted(artifacts.rglob("*")) if p.is_file()]
+            files = bench_files(artifacts)
+            digest, listing = tree_digest(files)
             binds = {self.sync_volume(api, "artifacts", files, digest, listing):
                      {"bind": ARTIFACTS_MOUNT, "mode": "ro"}}
             paths: Dict[str, Optional[str]] = {"artifacts": ARTIFACTS_MOUNT,
@@ -146,8 +166,8 @@ class RemoteLauncher(Launcher):
             if request.data:
                 data = Path(request.data).resolve()
                 if data.is_dir():
-                    ddig, dlist = tree_digest(data)
                     dfiles = [(p.relative_to(data).as_posix(), p) for p in sorted(data.rglob("*")) if p.is_file()]
+                    ddig, dlist = tree_digest(dfiles)
                     paths["data"] = DATA_MOUNT
                 else:
                     dsha = sha256_file(data)
@@ -172,8 +192,8 @@ class RemoteLauncher(Launcher):
                                        network_disabled=True, user="0:0",
                                        labels={CREATED_BY_LABEL: "bench", "io.edgebench.target": self.target.name})["Id"]
             try:
-                api.put_archive(cid, "/", _tar([], put, dirs=[RESULTS_MOUNT.strip("/"), CACHE_DIR.strip("/"),
-                                                               SUITE_DIR.strip("/")]))
+                small, _ = _tar([], put, dirs=[RESULTS_MOUNT.strip("/"), CACHE_DIR.strip("/"), SUITE_DIR.strip("/")])
+                api.put_archive(cid, "/", _chunks(small))
                 t = self._tick("artifact sync", t)
                 api.start(cid)
                 for chunk in api.logs(cid, stream=True, follow=True):
@@ -187,8 +207,14 @@ class RemoteLauncher(Launcher):
                     got = _read_archive(stream)
                 except Exception as exc:
                     tail = api.logs(cid, stdout=True, stderr=True, tail=40).decode("utf-8", "replace")
-                    raise LaunchError(where, f"the container exited {code} and left no {inner.out} ({exc})\n{tail}")
+                    raise LaunchError(where, f"the container exited {code} and left no {inner.out} ({exc})\n{tail}") from exc
                 out.write_bytes(next(iter(got.values())))
+                try:  # the framework log beside it (TensorFlow / ONNX Runtime messages), when the run wrote one
+                    stream, _ = api.get_archive(cid, inner.out[:-len(".json")] + ".log")
+                    for data in _read_archive(stream).values():
+                        out.with_suffix(".log").write_bytes(data)
+                except Exception:  # noqa: BLE001 - no log is no error
+                    pass
                 self._tick("results back", t)
             finally:
                 api.remove_container(cid, force=True)
@@ -203,4 +229,4 @@ class RemoteLauncher(Launcher):
                                      "complete": doc.get("complete")})
 
 
-__all__ = ["RemoteLauncher", "tree_digest"]
+__all__ = ["RemoteLauncher", "tree_digest", "bench_files"]
