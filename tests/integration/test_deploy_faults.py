@@ -55,7 +55,8 @@ def published(rig, tiny, local_api, tmp_path_factory):
     lock = tmp_path_factory.mktemp("lock") / "images.lock.json"
     res = publish.publish("x86-cpu", f"{rig.registry.address}/edgebench", image=tiny, api=local_api, lock=lock)
     yield res, lock
-    local_api.remove_image(f"{res.entry.repo}:{TAG.split(':', 1)[1]}", noprune=True)
+    for ref in (f"{res.entry.repo}:{TAG.split(':', 1)[1]}", res.entry.ref):  # the pushed tag and digest
+        local_api.remove_image(ref, noprune=True)
 
 
 def _inv(rig, tmp_path, entries=None, known_hosts=None, registry=True):

@@ -83,7 +83,8 @@ def fleet_setup(rig, image, api, tmp_path_factory):
     reg = fleet.deploy(inv, "dev1", via="registry", lock=lock)[0]
     ssh = fleet.deploy(inv, "dev2", via="ssh", image=image, lock=lock)[0]
     yield {"inv": inv, "lock": lock, "pub": pub, "reg": reg, "ssh": ssh, "work": work}
-    api.remove_image(f"{pub.entry.repo}:{pub.entry.kit_version}-x86-cpu", noprune=True)  # the tag publish pushed
+    for ref in (f"{pub.entry.repo}:{pub.entry.kit_version}-x86-cpu", pub.entry.ref):  # the pushed tag and digest
+        api.remove_image(ref, noprune=True)
 
 
 def test_publish_records_digest_and_deploy_both_ways_gives_the_same_image(fleet_setup, api, image, rig):

@@ -165,7 +165,9 @@ def main():
         api.remove_image(variant.tag, noprune=True)
     finally:
         rig.stop()
-        for ref in (base_tag, f"{inv.registry}:{__version__}-x86-cpu" if 'inv' in dir() else None):
+        refs = [base_tag] + ([f"{inv.registry}:{__version__}-x86-cpu"] if "inv" in locals() else [])
+        refs += [p.entry.ref for p in (locals().get("pub"), locals().get("pub2")) if p is not None]
+        for ref in refs:
             try:
                 if ref:
                     api.remove_image(ref, noprune=True)
