@@ -18,6 +18,7 @@ SUMMARY_KEYS = (
     ("jetson.l4t", "L4T"), ("l4t", "L4T"), ("jetson.jetpack", "JetPack"), ("jetpack", "JetPack"),
     ("jetson.nvpmodel", "Power mode"), ("nvpmodel", "Power mode"),
     ("jetson.jetson_clocks", "jetson_clocks"), ("jetson_clocks", "jetson_clocks"),
+    ("jetson.state.warnings", "Board warnings"),
     ("os", "OS"), ("python", "Python"), ("versions", "Packages"), ("tensorflow", "TensorFlow"),
     ("container.target", "Container target"), ("container.image", "Container image"),
     ("container.image_id", "Image id"), ("container.image_digest", "Image digest"),
@@ -48,6 +49,8 @@ def _summary_value(key: str, value: Any) -> Optional[str]:
         return "; ".join(n for n in names if n) or None
     if key == "versions" and isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items() if v) or None
+    if key == "jetson.state.warnings" and isinstance(value, list):
+        return "; ".join(str(w) for w in value) or None  # not at max power mode, clocks not locked, ...
     if key in ("container.image_id", "container.image_digest"):
         return str(value)[:19 + 7]
     lines = [ln.strip() for ln in value_text(value).splitlines() if ln.strip()]
