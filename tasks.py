@@ -157,14 +157,15 @@ def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=Non
 
 @task(help=dict(FLEET_HELP, run="run name (artifacts/<run>/): its files must match the result's sha256s",
                 data="CIFAR-10 source", serial="one device at a time",
-                devices="devices to re-run on (default: the result's own device)"))
-def reproduce(c, results, run=None, devices=None, data=None, inventory=None, serial=False):
+                devices="devices to re-run on (default: the result's own device)",
+                suite="the original suite file, when the result's own copy cannot be rebuilt"))
+def reproduce(c, results, run=None, devices=None, data=None, inventory=None, serial=False, suite=None):
     """Re-run RESULTS.json in the identical image (digest) with the same artifacts, then compare the two."""
     from edgebench.deploy.cli import run_reproduce
 
     _deploy_call(run_reproduce, results, str(_run_dir(c, run)), inventory, devices, _opt(c, "data", data),
                  str(ROOT / _opt(c, "results", None)), str(ROOT / _opt(c, "reports", None)), serial,
-                 config_value=_opt(c, "inventory", None))
+                 config_value=_opt(c, "inventory", None), suite=suite)
 
 
 @task(help={

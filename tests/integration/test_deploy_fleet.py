@@ -84,7 +84,10 @@ def fleet_setup(rig, image, api, tmp_path_factory):
     ssh = fleet.deploy(inv, "dev2", via="ssh", image=image, lock=lock)[0]
     yield {"inv": inv, "lock": lock, "pub": pub, "reg": reg, "ssh": ssh, "work": work}
     for ref in (f"{pub.entry.repo}:{pub.entry.kit_version}-x86-cpu", pub.entry.ref):  # the pushed tag and digest
-        api.remove_image(ref, noprune=True)
+        try:  # removing the last tag of a repo drops its digest too
+            api.remove_image(ref, noprune=True)
+        except Exception:
+            pass
 
 
 def test_publish_records_digest_and_deploy_both_ways_gives_the_same_image(fleet_setup, api, image, rig):
@@ -172,3 +175,15 @@ def test_reproduce_reruns_in_the_same_image_and_refuses_other_artifacts(benched,
         f.write(b"\0")
     with pytest.raises(reproduce.ReproduceError, match="model.onnx: sha256"):
         reproduce.run(fleet_setup["inv"], original, other, results_dir=tmp_path / "r2", lock=fleet_setup["lock"])
+
+
+def test_bench_devices_task_as_the_readme_writes_it(benched, fleet_setup, artifacts, cifar_source, tmp_path):
+    work = fleet_setup["work"]
+    out = tmp_path / "task" / "seed.json"
+    r = subprocess.run([sys.executable, "-m", "invoke", "bench", "--devices", "dev1", "--inventory",
+                        str(fleet_setup["inv"].path), "--run", str(artifacts), "--suite", str(work / "suite.yaml"),
+                        "--data", cifar_source, "--test-limit", "300", "--reference", "onnxruntime", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bench: 1/1 devices ok" in r.stdout and str(tmp_path / "task" / "seed-dev1.json") in r.stdout
+    assert json.loads((tmp_path / "task" / "seed-dev1.json").read_text())["device"] == "dev1"

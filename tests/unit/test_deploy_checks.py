@@ -174,3 +174,22 @@ def test_one_failing_device_does_not_stop_the_others():
     outs = fleet.for_each(INV.devices, work, parallel=True)
     assert [(o.device, o.status, o.step) for o in outs] == [("orin", "refused", "preflight"), ("box", "ok", "")]
     assert "1/2 devices ok" in fleet.summary(outs, "bench")
+
+
+def test_reproduce_rebuilds_the_suite_to_its_recorded_digest(tmp_path):
+    from edgebench.bench.resume import suite_digest
+
+    raw = {"name": "s", "threads": [2], "runs": [{"backend": "onnxruntime", "precisions": ["fp32"]}]}
+    for original in (raw, dict(raw, test_images=300)):  # without and with the suite's own test_images
+        doc = {"device": "box", "environment": {"container": {"image_id": "sha256:1"}},
+               "request": {"artifacts": {"m": "0"}, "suite": {"sha256": suite_digest(original)}, "test_images": 300},
+               "suite": dict(original, resolved_threads=[2], test_images=300, data={"source": "x"})}
+        res = tmp_path / "r.json"
+        res.write_text(json.dumps(doc))
+        p = reproduce.plan(res)
+        assert p.suite == original
+        assert reproduce.write_suite(p, tmp_path).is_file()
+    doc["request"]["suite"]["sha256"] = "f" * 64
+    res.write_text(json.dumps(doc))
+    with pytest.raises(reproduce.ReproduceError, match="--suite"):
+        reproduce.write_suite(reproduce.plan(res), tmp_path)

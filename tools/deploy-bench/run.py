@@ -9,7 +9,7 @@ What it measures, for the x86-cpu image (edgebench:<version>-x86-cpu, built if m
      and deployed again): bytes each path moves;
   3. `bench --devices` on both devices in parallel vs one after the other, and the kit's overhead per device
      (preflight, artifact sync when the device already has them, results back).
-Writes docs/measurements/deploy-x86.json (or --out).
+Writes docs/measurements/deploy/deploy-x86.json (or --out).
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def main():
     ap.add_argument("--artifacts", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--ca-bundle", default=os.environ.get("EDGEBENCH_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "measurements" / "deploy-x86.json"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "measurements" / "deploy" / "deploy-x86.json"))
     args = ap.parse_args()
 
     import deploy_rig

@@ -75,12 +75,14 @@ def run_bench(request: Any, inventory: Optional[str] = None, devices: Optional[s
 
 def run_reproduce(results: str, artifacts: str, inventory: Optional[str] = None, devices: Optional[str] = None,
                   data: Optional[str] = None, results_dir: str = "results", reports_dir: Optional[str] = None,
-                  serial: bool = False, lock: Optional[str] = None, config_value: Optional[str] = None) -> int:
+                  serial: bool = False, lock: Optional[str] = None, config_value: Optional[str] = None,
+                  suite: Optional[str] = None) -> int:
     from edgebench.deploy import reproduce
 
     out = reproduce.run(_inventory(inventory, config_value), Path(results), Path(artifacts), names=devices,
                         data=data, results_dir=Path(results_dir), report_dir=Path(reports_dir) if reports_dir else None,
-                        parallel=not serial, lock=Path(lock) if lock else None, echo=sys.stderr)
+                        parallel=not serial, lock=Path(lock) if lock else None, echo=sys.stderr,
+                        suite_file=Path(suite) if suite else None)
     code = _finish(list(out["deploy"]), "deploy", False)
     if out["bench"]:
         code = max(code, _finish(list(out["bench"]), "bench", False))
@@ -128,9 +130,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--reports-dir")
     p.add_argument("--serial", action="store_true")
+    p.add_argument("--suite", help="the original suite file, when the result's own copy cannot be rebuilt")
     p.set_defaults(func=lambda a: _guard(run_reproduce, a.results, a.artifacts, a.inventory,
                                          None if a.devices == "all" else a.devices, a.data, a.results_dir,
-                                         a.reports_dir, a.serial))
+                                         a.reports_dir, a.serial, None, None, a.suite))
 
 
 def _guard(fn: Any, *args: Any) -> int:

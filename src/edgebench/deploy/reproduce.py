@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from edgebench.deploy.errors import DeployError
 
-SUITE_RESOLVED_KEYS = ("resolved_threads", "test_images", "data")
+SUITE_RESOLVED_KEYS = ("resolved_threads", "data")   # added by the harness to the suite it records
 
 
 class ReproduceError(DeployError, ValueError):
@@ -51,10 +51,20 @@ def plan(results: Path) -> Plan:
     if not req.get("artifacts"):
         raise ReproduceError(f"{results}: records no artifact checksums (request.artifacts); cannot check them")
     suite = {k: v for k, v in (doc.get("suite") or {}).items() if k not in SUITE_RESOLVED_KEYS}
+    # `test_images` is the suite's own key and also overwritten with the count used: keep whichever
+    # version hashes to the recorded digest (write_suite checks)
+    candidates = [suite, {k: v for k, v in suite.items() if k != "test_images"}]
     return Plan(results=results, device=str(doc.get("device") or ""), image_ref=container.get("image_digest"),
                 image_id=container.get("image_id"), target=container.get("target"),
-                artifacts=dict(req["artifacts"]), suite=suite, suite_sha256=(req.get("suite") or {}).get("sha256"),
+                artifacts=dict(req["artifacts"]), suite=_pick(candidates, (req.get("suite") or {}).get("sha256")),
+                suite_sha256=(req.get("suite") or {}).get("sha256"),
                 test_images=req.get("test_images"), reference=req.get("reference"), only=req.get("only"))
+
+
+def _pick(candidates: List[Dict[str, Any]], digest: Optional[str]) -> Dict[str, Any]:
+    from edgebench.bench.resume import suite_digest
+
+    return next((c for c in candidates if digest and suite_digest(c) == digest), candidates[0])
 
 
 def check_artifacts(p: Plan, artifacts: Path) -> None:
@@ -75,14 +85,20 @@ def check_artifacts(p: Plan, artifacts: Path) -> None:
                              f"({'; '.join(bad)}): refused")
 
 
-def write_suite(p: Plan, folder: Path) -> Path:
-    """The result's suite as a YAML file; its digest must equal the one the result records."""
+def write_suite(p: Plan, folder: Path, suite_file: Optional[Path] = None) -> Path:
+    """The result's suite as a YAML file (or `suite_file`, the original); its digest must equal the recorded one."""
     import yaml
 
     from edgebench.bench.resume import suite_digest
 
+    if suite_file is not None:
+        raw = yaml.safe_load(Path(suite_file).read_text(encoding="utf-8"))
+        if p.suite_sha256 and suite_digest(raw) != p.suite_sha256:
+            raise ReproduceError(f"{suite_file} is not the suite {p.results} was measured with (sha256 differs)")
+        return Path(suite_file)
     if p.suite_sha256 and suite_digest(p.suite) != p.suite_sha256:
-        raise ReproduceError(f"{p.results}: the suite recorded in the result does not hash to its recorded sha256")
+        raise ReproduceError(f"{p.results}: the suite recorded in the result cannot be rebuilt to its recorded "
+                             f"sha256 (the run changed its test_images): pass the original suite file (--suite)")
     path = Path(folder) / f"reproduce-{p.results.stem}-suite.yaml"
     path.write_text(yaml.safe_dump(p.suite, sort_keys=False), encoding="utf-8")
     return path
@@ -101,7 +117,7 @@ def request_for(p: Plan, artifacts: Path, out: Path, suite: Path, data: Optional
 
 def run(inv: Any, results: Path, artifacts: Path, *, names: Any = None, data: Optional[str] = None,
         results_dir: Path, report_dir: Optional[Path] = None, parallel: bool = True, lock: Optional[Path] = None,
-        echo: Any = None) -> Dict[str, Any]:
+        echo: Any = None, suite_file: Optional[Path] = None) -> Dict[str, Any]:
     """Check, deploy the same image, re-run, compare. {plan, deploy, bench, reports} (outcomes per device)."""
     from edgebench.deploy import fleet
 
@@ -113,7 +129,7 @@ def run(inv: Any, results: Path, artifacts: Path, *, names: Any = None, data: Op
                              f"to re-run it on (--devices a,b)")
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    suite = write_suite(p, results_dir)
+    suite = write_suite(p, results_dir, suite_file)
     if p.image_ref:
         deployed = fleet.deploy(inv, names, image=p.image_ref, via="registry", lock=lock, parallel=parallel)
     else:  # streamed earlier: the same image id must be on this machine to stream it again
