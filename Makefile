@@ -21,14 +21,16 @@ help:
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/host.txt requirements/test.txt
 	@test -n "$(PYTHON)" || { echo "need Python 3.8-3.11 for TensorFlow 2.12 (python3.11 ... python3.8 not found)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/host.txt -r requirements/test.txt
-	$(PY) -m pip install -q --no-deps -e .
-	touch $@
+	@echo "setting up $(VENV) with $(PYTHON) (a few minutes the first time; pip's output: $(VENV)/setup.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install -q --upgrade pip && \
+	   $(PY) -m pip install -q -r requirements/host.txt -r requirements/test.txt && \
+	   $(PY) -m pip install -q --no-deps -e . ; } > $(VENV)/setup.log 2>&1 \
+	  || { tail -n 30 $(VENV)/setup.log; echo "setup failed: the full pip output is in $(VENV)/setup.log"; exit 1; }
+	@touch $@
 
 demo: setup
-	$(VENV)/bin/invoke demo $(if $(DATA),--data "$(DATA)")
+	@$(VENV)/bin/invoke demo $(if $(DATA),--data "$(DATA)")
 
 test: setup lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -14,6 +14,8 @@ if not (HERE / "templates" / "report.html.j2").is_file():
                      "ship from the repository's templates/ folder (copy it into the build context)")
 
 setup(
-    packages=find_packages("src") + ["edgebench.templates"],
+    # suites/ and reference/ hold only data files (package-data in pyproject.toml): listed so that setuptools
+    # ships them without its "importable package absent from packages" warning
+    packages=find_packages("src") + ["edgebench.suites", "edgebench.reference", "edgebench.templates"],
     package_dir={"": "src", "edgebench.templates": "templates"},
 )

@@ -14,6 +14,9 @@ from invoke import Exit, task
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
+# TensorFlow's C++ INFO lines (oneDNN, CPU flags, "Executor start aborting ... not an error") are not the kit's
+# output; its warnings and errors still show. EDGEBENCH_TF_LOG_LEVEL=0 brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("EDGEBENCH_TF_LOG_LEVEL", "1"))
 
 DEFAULTS = {
     "run": "resnet34",            # artifacts/<run>/

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional
 
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # before any subcommand imports TensorFlow: its C++ INFO lines are not ours (EDGEBENCH_TF_LOG_LEVEL=0 keeps them)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("EDGEBENCH_TF_LOG_LEVEL", "1"))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import pickle
+import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ class _NoBar:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():  # a bar redrawn with \r is noise in a log or a container's stream
         return _NoBar()
     try:
         from tqdm import tqdm

@@ -167,8 +167,10 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
             state["history"].append(dict({k: float(v) for k, v in (logs or {}).items()}, epoch=epoch + 1))
             state["epoch_seconds"].append(seconds)
             atomic_write_json(state_file, state)
-            print(f"epoch {epoch + 1}/{cfg.epochs}: {seconds:.0f} s ({len(x_train) / seconds:.0f} img/s), "
-                  f"checkpoint saved", file=sys.stderr)
+            scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()
+                               if k in ("loss", "accuracy", "val_accuracy"))
+            print(f"epoch {epoch + 1}/{cfg.epochs}: {seconds:.0f} s ({len(x_train) / seconds:.0f} img/s)"
+                  f"{', ' + scores if scores else ''}, checkpoint saved", file=sys.stderr)
 
     t_start = time.perf_counter()
     if state["completed_epochs"] < cfg.epochs:
@@ -179,7 +181,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
                 initial_epoch=state["completed_epochs"],
                 validation_data=val,
                 callbacks=[Checkpointer()],
-                verbose=(1 if progress and sys.stdout.isatty() else 2),
+                verbose=(1 if progress and sys.stdout.isatty() else 0),  # not a terminal: our line per epoch
             )
         except KeyboardInterrupt:
             print(f"\ninterrupted: {state['completed_epochs']} epochs are saved in {out}; "

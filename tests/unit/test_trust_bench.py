@@ -179,12 +179,13 @@ def test_trust_sigterm_during_reference_stops_the_reference_child(rig):
 def test_first_hour_progress_lines_and_framework_log(rig):
     first = _run(rig)
     assert first.returncode == EXIT_OK, first.stderr
-    assert "reference (quick) first" in first.stderr and "roughly" in first.stderr
+    assert "first the reference logits every row is compared with (quick fp32)" in first.stderr
+    assert "roughly" in first.stderr
     assert "threads=1" in first.stderr and "threads=None" not in first.stderr
     log = rig["out"].with_suffix(".log")
     assert log.exists() and str(log) in first.stderr.splitlines()[-1]  # the summary names the log
     second = _run(rig, "--force")
-    assert "reference (quick) first" not in second.stderr  # cached: no reference step is run
+    assert "reference logits" not in second.stderr  # cached: no reference step is run
 
 
 def test_interleaved_rounds_pool_each_rows_samples(rig, tmp_path):

@@ -184,7 +184,7 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
     ref_cached = ref_file.exists() and ref_file.with_suffix(".json").exists()
     log(f"edgebench bench: suite {suite.name!r}, {len(suite.groups)} groups on {len(x)} test images ({ds.source})"
         f"{f', {rounds} interleaved rounds' if rounds > 1 else ''}; roughly {progress.human(prog.total())} "
-        f"(estimate){'' if ref_cached else f'; reference ({request.reference}) first'}")
+        f"(estimate){'' if ref_cached else f'; first the reference logits every row is compared with ({request.reference} fp32)'}")
     log(f"framework messages (TensorFlow, ONNX Runtime) go to {log_file}")
     ref = reference.compute(request.reference, model_path, data_file, ref_file, log_file=log_file)
     floors = _calibrate(env, suite, decisions, work, log)

@@ -44,6 +44,46 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+LOG_FILENAME = "export.log"
+
+
+@contextlib.contextmanager
+def frameworks_to_log(log_file: Path) -> Iterator[Callable[[str], None]]:
+    """Send file descriptors 1 and 2 (TensorFlow's C++ lines, absl's and ONNX Runtime's warnings, the
+    quantizer's prints) to `log_file` for the duration; yields a writer to the original stderr for the kit's
+    own lines. An unopenable log file leaves the output where it was."""
+    def to_stderr(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        fd = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        yield to_stderr
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    terminal = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+
+    def to_terminal(msg: str) -> None:
+        terminal.write(msg + "\n")
+        terminal.flush()
+
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield to_terminal
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in saved:
+            os.close(f)
+        terminal.close()
+
+
 @contextlib.contextmanager
 def private_tempdir(out: Path) -> Iterator[Path]:
     """Point TMPDIR and tempfile.tempdir at <out>/.edgebench-tmp for the duration; clean it before and after."""
@@ -145,7 +185,11 @@ def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = 
         if parity_images > 0:
             x_test, y_test = parity_set(data.x_test, data.y_test, parity_images)
 
-    with private_tempdir(out):
+    with private_tempdir(out), frameworks_to_log(out / LOG_FILENAME) as terminal:
+        if log is _stderr:  # the kit's lines stay on the terminal; the frameworks' go to export.log
+            log = ctx.log = terminal
+        else:
+            terminal = None
         reference = None
         if x_test is not None:
             t0 = time.perf_counter()
@@ -172,6 +216,9 @@ def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = 
                 log(f"[{name}] {rec.path}: {rec.size_bytes / 1e6:.1f} MB in {rec.export_seconds:.1f} s")
                 check_parity(rec, out, x_test, y_test, reference, limits, threads, parity_images, log)
             finish()  # the manifest is current after every artifact (a crash keeps what was done)
+    if terminal is not None:
+        log = ctx.log = _stderr
+    log(f"export: {out / manifest_mod.FILENAME}; the frameworks' messages are in {out / LOG_FILENAME}")
     return finish()
 
 
