@@ -7,7 +7,6 @@ Everything else a test creates (containers, failed-build layers, results) is rem
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import statistics

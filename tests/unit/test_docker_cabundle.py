@@ -131,4 +131,4 @@ def test_build_says_which_bundle_and_never_prints_built_twice(tmp_path, monkeypa
     assert f"extra CA bundle {pem} (from PIP_CERT)" in text and "no image layer keeps it" in text
     assert "built" not in text.replace("Successfully built", ""), "tasks.py prints the one 'built' line"
     assert "LABEL" not in text, "label steps stay in the log"
-    assert f"(from PIP_CERT)" in r.log_path.read_text()
+    assert "(from PIP_CERT)" in r.log_path.read_text()

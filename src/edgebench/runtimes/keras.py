@@ -1,31 +1,19 @@
 """Keras backends: `model.predict` (the seed study's method) and a direct call of the model."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 
 from edgebench.runtimes import tfdevice
-from edgebench.runtimes.base import Runtime, configure_tensorflow_threads
+from edgebench.runtimes.base import configure_tensorflow_threads
 
 
-class _KerasBase(Runtime):
+class _KerasBase(tfdevice.TensorFlowRuntime):
     """`options: {device: cpu|gpu|auto}` picks where TensorFlow runs the model (runtimes/tfdevice.py)."""
 
     artifact_format = "keras"
     precisions = ("fp32",)
-
-    def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
-        super().__init__(artifact, precision, threads, batch_size, **options)
-        self.tf_device = tfdevice.asked(options, self.name)
-        tfdevice.hide_gpu_early(self.tf_device)
-        self.placement: Dict[str, Any] = {"asked": self.tf_device}
-
-    @classmethod
-    def _check_impl(cls) -> Optional[str]:
-        import tensorflow  # noqa: F401
-
-        return None
 
     @classmethod
     def versions(cls) -> Dict[str, str]:

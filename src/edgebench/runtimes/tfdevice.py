@@ -12,9 +12,9 @@ whose model landed elsewhere than asked fails instead of measuring the wrong dev
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, Mapping, Optional
 
-from edgebench.runtimes.base import RuntimeUnavailable
+from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -72,3 +72,20 @@ def placed_on(variables: Iterable[Any], device: str, backend: str) -> str:
     if device == "gpu" and kinds and "GPU" not in kinds:
         raise DevicePlacementError(f"{backend}: asked for device gpu, but TensorFlow placed the model on {where}")
     return where
+
+
+class TensorFlowRuntime(Runtime):
+    """Base of the TensorFlow backends: `options: {device: cpu|gpu|auto}` picks where TensorFlow runs the
+    model; `cpu` hides the GPU before TensorFlow starts in this process."""
+
+    def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
+        super().__init__(artifact, precision, threads, batch_size, **options)
+        self.tf_device = asked(options, self.name)
+        hide_gpu_early(self.tf_device)
+        self.placement: Dict[str, Any] = {"asked": self.tf_device}
+
+    @classmethod
+    def _check_impl(cls) -> Optional[str]:
+        import tensorflow  # noqa: F401
+
+        return None
