@@ -23,7 +23,7 @@ from edgebench.docker.cabundle import CABundle, cert_failure_hint
 from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
 from edgebench.docker.render import extra_requirements, render_dockerfile
-from edgebench.docker.targets import Target, _repo_root, load
+from edgebench.docker.targets import Target, repo_root, load
 
 LABEL_PREFIX = "io.edgebench."
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
@@ -45,7 +45,7 @@ class BuildResult:
 
 def git_revision(root: Optional[Path] = None) -> str:
     """HEAD's commit, with `-dirty` when the tree has changes; `unknown` outside git."""
-    root = root or _repo_root()
+    root = root or repo_root()
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -107,7 +107,7 @@ def _tree(root: Path) -> Iterable[Path]:
 def build_context(t: Target, dockerfile: str, *, ca_bundle: Optional[Union[str, Path]] = None,
                   root: Optional[Path] = None) -> Tuple[io.BytesIO, List[str]]:
     """An in-memory tar (deterministic headers) and the list of its names."""
-    root = root or _repo_root()
+    root = root or repo_root()
     buf = io.BytesIO()
     names: List[str] = []
     with tarfile.open(fileobj=buf, mode="w") as tar:

@@ -30,9 +30,9 @@ def api_client(base_url: Optional[str] = None, timeout: int = 600) -> Any:
 
 
 def log_dir() -> Path:
-    from edgebench.docker.targets import _repo_root
+    from edgebench.docker.targets import repo_root
 
-    d = Path(os.environ.get("EDGEBENCH_LOG_DIR") or _repo_root() / "build" / "logs")
+    d = Path(os.environ.get("EDGEBENCH_LOG_DIR") or repo_root() / "build" / "logs")
     d.mkdir(parents=True, exist_ok=True)
     return d
 

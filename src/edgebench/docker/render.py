@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Union
 
-from edgebench.docker.targets import Target, _repo_root, load
+from edgebench.docker.targets import Target, repo_root, load
 
 
 def extra_requirements(t: Target) -> List[Path]:
@@ -14,7 +14,7 @@ def extra_requirements(t: Target) -> List[Path]:
 
 
 def template_path() -> Path:
-    return _repo_root() / "templates" / "Dockerfile.j2"
+    return repo_root() / "templates" / "Dockerfile.j2"
 
 
 def render_dockerfile(target: Union[str, Target], *, base_image: Optional[str] = None, ca_bundle: bool = False,
@@ -39,7 +39,7 @@ def write_dockerfiles(out_dir: Optional[Path] = None, *, ca_bundle: bool = False
     """Render every target to <out_dir>/<target>/Dockerfile (default build/docker/) for review and lint."""
     from edgebench.docker.targets import available
 
-    out = Path(out_dir) if out_dir is not None else _repo_root() / "build" / "docker"
+    out = Path(out_dir) if out_dir is not None else repo_root() / "build" / "docker"
     paths = []
     for name in available():
         p = out / name / "Dockerfile"

@@ -43,11 +43,10 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
-_repo_root = repo_root  # old private name, kept until docker/build.py, render.py and client.py import repo_root
 
 
 def containers_dir() -> Path:
-    return _repo_root() / "containers"
+    return repo_root() / "containers"
 
 
 @dataclass(frozen=True)
