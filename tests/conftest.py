@@ -36,8 +36,13 @@ def _docker_reason():
 
 
 def _arm64_reason():
-    if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        return "no qemu-aarch64 binfmt handler: run .ci/arm64-setup.sh (or .ci/arm64-check)"
+    handler = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    try:
+        enabled = handler.read_text().splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        enabled = False
+    if not enabled:
+        return "no enabled qemu-aarch64 binfmt handler: run .ci/arm64-setup.sh (or .ci/arm64-check)"
     base = os.environ.get("EDGEBENCH_ARM64_BASE", "edgebench-base/debian:bookworm-slim-arm64")
     if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
         return f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64, about 5 min)"
