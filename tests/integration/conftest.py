@@ -63,3 +63,20 @@ def exported(small_model_path, cifar_source, tmp_path_factory):
     manifest = export_all(model, data_source=cifar_source, parity_images=PARITY_IMAGES, calib_images=CALIB_IMAGES,
                           thresholds={"int8": {"min_top1_agreement": 0.0}}, log=None)
     return out, manifest
+
+
+@pytest.fixture(scope="module")
+def rig():
+    """The deploy rig (tests/plugins/deploy_rig.py): a registry and two fake devices, one per test module
+    (the fault tests kill engines, so modules do not share one)."""
+    import deploy_rig  # on sys.path through tests/conftest.py
+
+    why = deploy_rig.missing()
+    if why:
+        pytest.skip(why)
+    r = deploy_rig.Rig(2)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()

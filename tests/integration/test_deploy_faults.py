@@ -19,19 +19,6 @@ TAG = fleet.kit_tag("x86-cpu")
 
 
 @pytest.fixture(scope="module")
-def rig():
-    why = deploy_rig.missing()
-    if why:
-        pytest.skip(why)
-    r = deploy_rig.Rig(2)
-    try:
-        r.start()
-        yield r
-    finally:
-        r.stop()
-
-
-@pytest.fixture(scope="module")
 def local_api():
     from edgebench.docker.client import api_client
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import deploy_rig  # tests/plugins/deploy_rig.py
 import pytest
 
 from edgebench.deploy import fleet, inventory, publish, reproduce
@@ -48,19 +47,6 @@ def image(api):
     api.tag(res.image_id, "edgebench-test/deploy-fleet", "x86-cpu")
     yield "edgebench-test/deploy-fleet:x86-cpu"
     api.remove_image("edgebench-test/deploy-fleet:x86-cpu", noprune=True)
-
-
-@pytest.fixture(scope="module")
-def rig():
-    why = deploy_rig.missing()
-    if why:
-        pytest.skip(why)
-    r = deploy_rig.Rig(2)
-    try:
-        r.start()
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest.fixture(scope="module")
