@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
 import sys
 import tarfile
 import time
@@ -23,6 +22,7 @@ from edgebench.docker.cabundle import CABundle, cert_failure_hint
 from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
 from edgebench.docker.render import extra_requirements, render_dockerfile
+from edgebench import util
 from edgebench.docker.targets import Target, repo_root, load
 
 LABEL_PREFIX = "io.edgebench."
@@ -43,19 +43,6 @@ class BuildResult:
     steps: int = 0
 
 
-def git_revision(root: Optional[Path] = None) -> str:
-    """HEAD's commit, with `-dirty` when the tree has changes; `unknown` outside git."""
-    root = root or repo_root()
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def image_labels(t: Target, *, base_image: Optional[str] = None, version: Optional[str] = None,
                  revision: Optional[str] = None) -> Dict[str, str]:
     from edgebench import __version__
@@ -65,7 +52,7 @@ def image_labels(t: Target, *, base_image: Optional[str] = None, version: Option
     labels = {
         "org.opencontainers.image.title": f"edgebench {t.name}",
         "org.opencontainers.image.version": version,
-        "org.opencontainers.image.revision": revision or git_revision(),
+        "org.opencontainers.image.revision": revision or util.git_revision(repo_root(), use_env=False) or "unknown",
         "org.opencontainers.image.base.name": base_image or t.base_image,
         LABEL_PREFIX + "version": version,
         LABEL_PREFIX + "target": t.name,
@@ -316,4 +303,4 @@ def smoke(target: Union[str, Target], image: str, *, api: Any = None, echo: Opti
     return logfile
 
 
-__all__ = ["BuildResult", "build_image", "smoke", "build_context", "image_labels", "git_revision", "ContainerError"]
+__all__ = ["BuildResult", "build_image", "smoke", "build_context", "image_labels", "ContainerError"]
