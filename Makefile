@@ -16,7 +16,7 @@ help:
 	@echo "make lint                           Python 3.8 compatibility of src/ (vermin)"
 	@echo "make check-wheels                   every pinned package of every target has a wheel for its platform/Python"
 	@echo "make py38                           unit tests + a small train/export/bench on a real Python 3.8"
-	@echo "make arm64                          build, smoke-test and bench the arm64-cpu image under qemu (slow)"
+	@echo "make arm64                          build, smoke-test and bench the arm64-cpu image under qemu (about 5 min)"
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/host.txt requirements/test.txt

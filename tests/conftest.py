@@ -45,7 +45,7 @@ def _arm64_reason():
         return "no enabled qemu-aarch64 binfmt handler: run .ci/arm64-setup.sh (or .ci/arm64-check)"
     base = os.environ.get("EDGEBENCH_ARM64_BASE", "edgebench-base/debian:bookworm-slim-arm64")
     if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
-        return f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64, about 5 min)"
+        return f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64 and its second stage under qemu, 1-2 min)"
     return _docker_reason()
 
 

@@ -1,9 +1,9 @@
-"""The arm64 path, built for real under emulation: the arm64-cpu image through the same template with
---platform linux/arm64 (qemu-user-static via binfmt_misc), its smoke test, and a short benchmark inside it whose
-results render like any other device's.
+"""The arm64 path, built for real under emulation: the arm64-cpu image through the same template for linux/arm64
+(qemu-user-static via binfmt_misc; pip runs natively in the install stage, see `cross_install` in its
+target.yaml), its smoke test, and a short benchmark inside it whose results render like any other device's.
 
-Needs `.ci/arm64-setup.sh` (qemu, binfmt_misc, an arm64 debian:bookworm-slim made with debootstrap). Slow under
-emulation: not in the default CI run (`.ci/arm64-check` runs it; marker `arm64`).
+Needs `.ci/arm64-setup.sh` (qemu, binfmt_misc, an arm64 debian:bookworm-slim made with debootstrap). `.ci/run`
+runs it after `make test` (marker `arm64`, required there: a missing qemu fails); `.ci/arm64-check` runs it alone.
 """
 from __future__ import annotations
 
@@ -18,25 +18,27 @@ import pytest
 
 from edgebench import __version__
 from edgebench.docker import build as dbuild
-from edgebench.docker import cabundle
+from edgebench.docker import cabundle, targets
 
 pytestmark = [pytest.mark.arm64, pytest.mark.docker, pytest.mark.slow]
 
 ARM64_BASE = os.environ.get("EDGEBENCH_ARM64_BASE", "edgebench-base/debian:bookworm-slim-arm64")
 NOTES = Path(__file__).resolve().parents[2] / "build" / "logs" / "arm64.json"
 
-SUITE = """\
+# A few hundred images, as the issue asks: at about 5 img/s under qemu each backend's pass costs 40 s.
+TEST_IMAGES = 200
+SUITE = f"""\
 name: arm64-check
 threads: [2]
 pin_threads: false
-test_images: 300
+test_images: {TEST_IMAGES}
 overhead_check: false
 scenarios:
-  testset:    {batch_size: 32, repeats: 1}
-  latency:    {batch_size: 1, min_iterations: 10, min_seconds: 0.5, warmup_iterations: 2, warmup_seconds: 0.2}
+  testset:    {{batch_size: 50, repeats: 1}}
+  latency:    {{batch_size: 1, min_iterations: 5, min_seconds: 0.2, warmup_iterations: 1, warmup_seconds: 0}}
 runs:
-  - {backend: onnxruntime, precisions: [fp32]}
-  - {backend: tflite, precisions: [fp32]}
+  - {{backend: onnxruntime, precisions: [fp32]}}
+  - {{backend: tflite, precisions: [fp32]}}
 """
 
 
@@ -54,10 +56,11 @@ def arm64_image():
     api = api_client()
     info = api.inspect_image(ARM64_BASE)
     assert info["Architecture"] == "arm64", info["Architecture"]
+    started = time.monotonic()
     r = dbuild.build_image("arm64-cpu", base_image=ARM64_BASE, ca_bundle=cabundle.resolve(None), smoke_test=True,
                            echo=sys.stderr)
     _note("build", {"seconds": round(r.seconds, 1), "steps": r.steps, "cached_steps": r.cached_steps,
-                    "log": str(r.log_path)})
+                    "smoke_seconds": round(time.monotonic() - started - r.seconds, 1), "log": str(r.log_path)})
     return r
 
 
@@ -72,7 +75,56 @@ def test_arm64_image_builds_under_qemu_and_passes_smoke_test(arm64_image):
     assert "arm64-cpu image test ok" in smoke and '"tensorflow": "2.12.1"' in smoke
 
 
-def test_short_bench_inside_the_arm64_image_renders(arm64_image, small_model_path, cifar_source, tmp_path):
+def test_arm64_image_keeps_no_ca_and_records_its_packages(arm64_image):
+    """pip ran in the native install stage: no step or setting of the image names the CA, and the image keeps its
+    pip freeze (made by the image's own Python) with the pinned TensorFlow and the kit."""
+    from edgebench.docker.client import api_client
+    from edgebench.docker.run import run_in_image
+
+    api = api_client()
+    history = [h.get("CreatedBy", "") for h in api.history(arm64_image.tag)]
+    assert history and not [h for h in history if "extra-ca" in h or "PIP_CERT" in h]
+    env = api.inspect_image(arm64_image.tag)["Config"]["Env"]
+    assert not any(e.startswith(("PIP_CERT=", "SSL_CERT_FILE=", "REQUESTS_CA_BUNDLE=")) for e in env)
+    script = "cat /opt/edgebench-build/pip-freeze.txt; ls /etc/edgebench 2>&1; head -1 /opt/edgebench/bin/edgebench"
+    r = run_in_image(api, arm64_image.tag, ["-c", script], entrypoint=["/bin/sh"], target=targets.load("arm64-cpu"),
+                     kind="arm64-check", check=True)
+    assert "tensorflow-cpu-aws==2.12.1" in r.stdout and "\npip==" in r.stdout
+    assert "edgebench @ file:///opt/edgebench-build/dist/" in r.stdout, "the kit is installed from its wheel"
+    assert "No such file or directory" in r.stdout, "the install stage's /etc/edgebench (the CA) is not in the image"
+    assert "#!/opt/edgebench/bin/python" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory):
+    """A small residual CNN with the kit models' input, normalisation, blocks and head (seeded random weights).
+
+    Under qemu every FLOP is emulated (ResNet18 ran at about 5 img/s here), and this test checks that the image
+    runs the benchmark and that its results render, not how fast an Arm CPU is: at 1/17 of ResNet18's FLOPs the
+    reference pass and both test-set passes take seconds instead of 1.5 minutes."""
+    pytest.importorskip("tensorflow")
+    import tensorflow as tf
+    from tensorflow.keras import layers
+
+    from edgebench import models
+
+    tf.random.set_seed(7)
+    inputs = tf.keras.Input(shape=models.INPUT_SHAPE, name=models.INPUT_NAME, dtype="float32")
+    x = layers.Normalization(mean=list(models.CIFAR10_MEAN), variance=[s * s for s in models.CIFAR10_STD],
+                             name="normalize")(inputs)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    x = models._basic_block(x, 16, 1, name="s1b1")
+    x = models._basic_block(x, 32, 2, name="s2b1")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    model = tf.keras.Model(inputs, layers.Dense(models.NUM_CLASSES, name="logits")(x), name="tiny-resnet")
+    path = tmp_path_factory.mktemp("tiny-model") / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_short_bench_inside_the_arm64_image_renders(arm64_image, tiny_model_path, cifar_source, tmp_path):
     from edgebench.export import export_all
     from edgebench.launchers import BenchRequest
     from edgebench.launchers.container import ContainerLauncher
@@ -80,7 +132,7 @@ def test_short_bench_inside_the_arm64_image_renders(arm64_image, small_model_pat
 
     art = tmp_path / "artifacts"
     art.mkdir()
-    shutil.copy2(small_model_path, art / "model.keras")
+    shutil.copy2(tiny_model_path, art / "model.keras")
     export_all(art / "model.keras", formats=["onnx-fp32", "tflite-fp32"], data_source=cifar_source,
                parity_images=64, log=None)
     suite = tmp_path / "suite.yaml"
@@ -88,7 +140,7 @@ def test_short_bench_inside_the_arm64_image_renders(arm64_image, small_model_pat
     out = tmp_path / "results" / "arm64-qemu.json"
     started = time.monotonic()
     req = BenchRequest(artifacts=str(art), out=str(out), suite=str(suite), device="arm64-qemu",
-                       data=str(cifar_source), test_limit=300, reference="onnxruntime")
+                       data=str(cifar_source), test_limit=TEST_IMAGES, reference="onnxruntime")
     res = ContainerLauncher("arm64-cpu", echo=sys.stderr).launch(req)
     doc = json.loads(Path(res.results).read_text())
     ok = [r for r in doc["rows"] if r["status"] == "ok"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 from typing import Any, Dict, List
@@ -131,6 +132,7 @@ def test_build_calls_low_level_api_with_tag_labels_and_context(tmp_path):
     assert r.steps == 2 and r.cached_steps == 1
     log = r.log_path.read_text()
     assert "Step 2/2 : RUN true" in log and "finished in" in log
+    assert re.search(r"slowest steps:\n#   step \d \d+\.\d s \((FROM x|RUN true)\)", log), "where the time went"
     assert "[" in out.getvalue() and "2/2]" in out.getvalue(), "progress prefix on streamed lines"
     assert not any(c[0] == "pull" for c in api.calls), "a local base is not pulled"
 
@@ -311,3 +313,33 @@ def test_edgebench_help_does_not_import_docker():
             "import edgebench.docker.targets, edgebench.docker.render\n"
             "assert 'docker' not in sys.modules, 'docker SDK imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_cross_install_build_names_the_native_platform_and_checks_the_result(tmp_path):
+    """arm64-cpu on an x86 engine: BUILDPLATFORM is the engine's, the build gets no platform (its stages name
+    theirs), both base images must be local, and an image of the wrong architecture is an error."""
+
+    class CrossAPI(FakeAPI):
+        result_arch = "arm64"
+
+        def version(self):
+            return {"Os": "linux", "Arch": "amd64", "ApiVersion": "1.41"}
+
+        def build(self, **kw):
+            events = super().build(**kw)
+            self.images[kw["tag"]]["Architecture"] = self.result_arch
+            return events
+
+    base = "edgebench-base/debian:bookworm-slim-arm64"
+    api = CrossAPI(images=(base, "debian:bookworm-slim"))
+    api.images[base]["Architecture"] = "arm64"
+    api.images["debian:bookworm-slim"]["Architecture"] = "amd64"
+    r = dbuild.build_image("arm64-cpu", base_image=base, smoke_test=False, api=api, echo=None)
+    kw = api.build_kwargs
+    assert kw["platform"] is None and kw["buildargs"] == {"BASE_IMAGE": base, "BUILDPLATFORM": "linux/amd64"}
+    assert ("inspect_image", "debian:bookworm-slim") in api.calls and not any(c[0] == "pull" for c in api.calls)
+    assert b"FROM --platform=linux/arm64 ${BASE_IMAGE} AS base" in api.context.extractfile("Dockerfile").read()
+    assert "cross install: pip runs on linux/amd64, the image is linux/arm64" in r.log_path.read_text()
+    api.result_arch = "amd64"  # as if the final stage had come out for the engine's platform
+    with pytest.raises(BuildError, match="built for linux/amd64, not linux/arm64"):
+        dbuild.build_image("arm64-cpu", base_image=base, smoke_test=False, api=api, echo=None)

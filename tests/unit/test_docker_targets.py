@@ -183,3 +183,84 @@ def test_render_is_python38_safe_for_jetson():
     assert "python3 -m venv" not in text  # TensorRT's bindings live in the system dist-packages
     assert re.search(r"pip install -q --extra-index-url https://developer\.download\.nvidia\.com/compute/redist/jp/v512",
                      text)
+
+
+def _stages(text):
+    """{stage header line: its text} of a rendered Dockerfile."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            cur = line
+            out[cur] = ""
+        elif cur:
+            out[cur] += line + "\n"
+    return out
+
+
+@pytest.mark.parametrize("ca", [False, True])
+def test_cross_install_target_runs_pip_natively_and_checks_in_the_image(ca):
+    """arm64-cpu: pip runs in a stage on the build machine's platform, picks aarch64 wheels by tag into the venv;
+    the final stage (linux/arm64, under qemu on x86) copies it and runs only pip check / freeze."""
+    t = targets.load("arm64-cpu")
+    assert t.cross_install is not None and t.cross_install.glibc == "2.36"
+    text = render.render_dockerfile(t, ca_bundle=ca, base_image="edgebench-base/debian:bookworm-slim-arm64")
+    stages = _stages(text)
+    assert list(stages) == ["FROM --platform=linux/arm64 ${BASE_IMAGE} AS base",
+                            "FROM --platform=${BUILDPLATFORM} ${INSTALL_BASE_IMAGE} AS install", "FROM base"]
+    assert "ARG BASE_IMAGE=edgebench-base/debian:bookworm-slim-arm64\n" in text
+    assert "ARG INSTALL_BASE_IMAGE=debian:bookworm-slim\n" in text
+    base, install, final = stages.values()
+    assert "-m pip" not in base and "python3 -m venv" not in base
+    assert "python3 -m venv --without-pip /opt/edgebench" in install
+    pip = install[install.index("-r /opt/edgebench-build/requirements.txt") - 2000:]
+    for flag in ("--no-deps", "--only-binary=:all:", "--implementation cp", "--python-version 3.11",
+                 "--platform manylinux_2_36_aarch64", "--platform manylinux_2_17_aarch64",
+                 "--platform manylinux2014_aarch64", "--target /opt/edgebench/lib/python3.11/site-packages"):
+        assert flag in pip, flag
+    assert "pip install -q --no-deps --no-index /opt/edgebench-build/dist/*.whl" in install  # the kit, as a wheel
+    assert ("COPY extra-ca.crt /etc/edgebench/extra-ca.crt" in install) is ca
+    assert "extra-ca" not in base + final and "PIP_CERT" not in base + final
+    assert "COPY --from=install /opt/edgebench /opt/edgebench\n" in final
+    assert "pip install" not in final
+    assert "python3 -m pip check" in final and "pip freeze --all > /opt/edgebench-build/pip-freeze.txt" in final
+    assert 'ENTRYPOINT ["edgebench"]' in final
+    assert text.index("COPY requirements.txt") < text.index("COPY src ")
+    assert "{{" not in text and "{%" not in text and "\n\n\n" not in text
+
+
+def test_cross_install_platform_follows_an_override():
+    text = render.render_dockerfile("arm64-cpu", platform="linux/amd64")
+    assert "FROM --platform=linux/amd64 ${BASE_IMAGE} AS base" in text
+    assert "--platform manylinux_2_17_x86_64" in text and "aarch64" not in text.split("AS install")[1]
+
+
+def test_cross_install_pip_platforms():
+    c = targets.CrossInstall(base_image="debian:bookworm-slim", glibc="2.31")
+    assert c.pip_platforms("linux/arm64") == [f"manylinux_2_{n}_aarch64" for n in range(31, 16, -1)] + [
+        "manylinux2014_aarch64"]
+    assert c.pip_platforms("linux/amd64")[0] == "manylinux_2_31_x86_64"
+    assert c.apt_packages == ["python3", "python3-venv"]
+
+
+CROSS = (GOOD.replace("linux/amd64", "linux/arm64")
+         + "cross_install: {base_image: debian:bookworm-slim, glibc: '2.36'}\n")
+
+
+def test_cross_install_key(tmp_path):
+    t = targets.load("t1", root=_write(tmp_path, "t1", CROSS))
+    assert t.cross_install == targets.CrossInstall("debian:bookworm-slim", "2.36")
+    assert targets.load("x86-cpu").cross_install is None
+
+
+@pytest.mark.parametrize("text, expect", [
+    (CROSS.replace("glibc: '2.36'", "glibc: '236'"), "cross_install.glibc: '236' is not a glibc version"),
+    (CROSS.replace(", glibc: '2.36'", ""), "cross_install: missing glibc"),
+    (CROSS.replace("glibc:", "libc:"), "cross_install: unknown key 'libc'"),
+    (CROSS + "python_env: system\n", "cross_install: needs python_env venv"),
+    (CROSS.replace("linux/arm64", "linux/riscv64"), "no wheel tag known here"),
+    (CROSS.replace("glibc: '2.36'", "glibc: 2.36"), "cross_install.glibc: expected str"),
+])
+def test_malformed_cross_install(tmp_path, text, expect):
+    with pytest.raises(TargetError) as e:
+        targets.load("t1", root=_write(tmp_path, "t1", text))
+    assert expect in str(e.value) and "cross_install" in str(e.value)

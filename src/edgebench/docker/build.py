@@ -154,6 +154,13 @@ def ensure_base_image(api: Any, base_image: str, *, platform: Optional[str], tar
         raise BaseImageError(base_image, cause, target=target, log_path=getattr(log, "name", None))
 
 
+def daemon_platform(api: Any) -> str:
+    """The engine's own os/arch (what a build stage runs natively), e.g. linux/amd64."""
+    v = api.version()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(v.get("Arch", ""), v.get("Arch", ""))
+    return f"{v.get('Os', 'linux')}/{arch}"
+
+
 class _Progress:
     """Turns the daemon's JSON stream into log lines and a one-line progress display."""
 
@@ -165,6 +172,8 @@ class _Progress:
         self.image_id: Optional[str] = None
         self.error: Optional[str] = None
         self.started = time.monotonic()
+        self.step_times: List[Tuple[int, float, str]] = []  # (step, seconds, instruction): where a build's time goes
+        self._step_start: Optional[Tuple[int, float, str]] = None
 
     def feed(self, ev: Dict[str, Any]) -> None:
         if "stream" in ev:
@@ -179,6 +188,18 @@ class _Progress:
         if isinstance(aux, dict) and aux.get("ID"):
             self.image_id = aux["ID"]
 
+    def _end_step(self) -> None:
+        if self._step_start is not None:
+            step, began, what = self._step_start
+            self.step_times.append((step, time.monotonic() - began, what))
+            self._step_start = None
+
+    def slowest(self, n: int = 5) -> str:
+        """The `n` slowest steps, e.g. `step 12 301.2 s (RUN python3 -m pip install ...)`, one a line."""
+        self._end_step()
+        top = sorted(self.step_times, key=lambda x: -x[1])[:n]
+        return "\n".join(f"#   step {s} {sec:.1f} s ({what[:100]})" for s, sec, what in top)
+
     def _line(self, line: str, show: bool = True) -> None:
         self.lines.append(line)
         self.log.write(line + "\n")
@@ -186,6 +207,8 @@ class _Progress:
         m = _STEP.match(line)
         if m:
             self.step, self.steps = int(m.group(1)), int(m.group(2))
+            self._end_step()
+            self._step_start = (self.step, time.monotonic(), m.group(3))
         if "Using cache" in line:
             self.cached += 1
         done = re.match(r"Successfully built ([0-9a-f]+)", line)
@@ -221,7 +244,7 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
     ca_bundle = ca.path if ca else None
     if ca is not None and echo is not None:
         echo.write(f"using the {ca.describe()}; pip trusts it during the build only, no image layer keeps it\n")
-    dockerfile = render_dockerfile(t, base_image=base, ca_bundle=bool(ca_bundle))
+    dockerfile = render_dockerfile(t, base_image=base, ca_bundle=bool(ca_bundle), platform=platform)
     labels = image_labels(t, base_image=base)
     context, names = build_context(t, dockerfile, ca_bundle=ca_bundle)
     logfile = log_path("build", t.name)
@@ -234,10 +257,16 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
                   f"{' ...' if len(names) > 6 else ''} ({len(names)} files)\n"
                   f"# labels: {json.dumps(labels, indent=None)}\n\n")
         ensure_base_image(api, base, platform=platform, target=t.name, log=log)
+        buildargs, build_platform = {"BASE_IMAGE": base}, platform
+        if t.cross_install:  # its stages name their platforms: the build itself is given none (see the template)
+            native = daemon_platform(api)
+            log.write(f"# cross install: pip runs on {native}, the image is {platform}\n")
+            ensure_base_image(api, t.cross_install.base_image, platform=native, target=t.name, log=log)
+            buildargs, build_platform = {"BASE_IMAGE": base, "BUILDPLATFORM": native}, None
         progress = _Progress(log, echo)
         try:
             stream = api.build(fileobj=context, custom_context=True, encoding=None, dockerfile="Dockerfile",
-                               tag=tag, labels=labels, buildargs={"BASE_IMAGE": base}, platform=platform,
+                               tag=tag, labels=labels, buildargs=buildargs, platform=build_platform,
                                nocache=no_cache, rm=True, forcerm=True, pull=False, decode=True)
             for ev in stream:
                 progress.feed(ev)
@@ -247,11 +276,17 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
             progress.feed({"error": str(exc)})
             raise BuildError(str(exc), progress.lines, target=t.name, tag=tag, log_path=str(logfile)) from exc
         seconds = time.monotonic() - started
-        log.write(f"\n# finished in {seconds:.1f} s ({progress.cached} of {progress.steps} steps cached)\n")
+        log.write(f"\n# finished in {seconds:.1f} s ({progress.cached} of {progress.steps} steps cached); "
+                  f"slowest steps:\n{progress.slowest()}\n")
     if progress.error:
         hint = cert_failure_hint(progress.lines, target=t.name, used=ca)
         raise BuildError(hint or progress.error, progress.lines, target=t.name, tag=tag, log_path=str(logfile))
-    image_id = api.inspect_image(tag)["Id"]
+    info = api.inspect_image(tag)
+    image_id = info["Id"]
+    built = f"{info.get('Os', 'linux')}/{info.get('Architecture', '?')}"
+    if t.cross_install and info.get("Architecture") and built != platform:
+        raise BuildError(f"the image was built for {built}, not {platform}", progress.lines, target=t.name, tag=tag,
+                         log_path=str(logfile))
     result = BuildResult(tag=tag, image_id=image_id, seconds=seconds, log_path=logfile, labels=labels,
                          cached_steps=progress.cached, steps=progress.steps)
     if smoke_test:

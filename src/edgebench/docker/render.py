@@ -18,8 +18,9 @@ def template_path() -> Path:
 
 
 def render_dockerfile(target: Union[str, Target], *, base_image: Optional[str] = None, ca_bundle: bool = False,
-                      template: Optional[Path] = None) -> str:
-    """The Dockerfile for `target`; `base_image` overrides target.yaml's, `ca_bundle` adds the extra-CA steps."""
+                      template: Optional[Path] = None, platform: Optional[str] = None) -> str:
+    """The Dockerfile for `target`; `base_image` overrides target.yaml's, `ca_bundle` adds the extra-CA steps,
+    `platform` overrides the image's platform (a `cross_install` target names it in the Dockerfile)."""
     import jinja2
 
     t = load(target) if isinstance(target, str) else target
@@ -28,6 +29,7 @@ def render_dockerfile(target: Union[str, Target], *, base_image: Optional[str] =
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     text = env.get_template(path.name).render(
         t=t, base_image=base_image or t.base_image, ca_bundle=bool(ca_bundle), test_script=t.test_path is not None,
+        platform=platform or t.platform,
         extra_requirements=[p.name for p in extra_requirements(t)])
     # no runs of blank lines left by skipped blocks
     while "\n\n\n" in text:

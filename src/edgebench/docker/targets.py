@@ -28,7 +28,11 @@ SCHEMA: Dict[str, Tuple[Tuple[type, ...], bool, str]] = {
     "pip_extra_index_urls": ((list,), False, "extra pip indexes (e.g. NVIDIA's JetPack index)"),
     "versions": ((dict,), False, "component -> version the image carries (tensorflow, tensorrt, ...)"),
     "backends": ((list,), True, "edgebench backends the image promises: " + ", ".join(KNOWN_BACKENDS)),
+    "cross_install": ((dict,), False, "pip runs natively on the build machine, not under emulation: "
+                                      "{base_image, glibc, apt_packages} (see CrossInstall)"),
 }
+CROSS_KEYS = {"base_image": str, "glibc": str, "apt_packages": list}
+_ARCH = {"arm64": "aarch64", "amd64": "x86_64"}  # Docker's arch -> the wheel tags' machine
 
 
 def repo_root() -> Path:
@@ -43,6 +47,28 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
+@dataclass(frozen=True)
+class CrossInstall:
+    """`cross_install:` of a target.yaml. The image's packages are installed by a stage that runs on the build
+    machine's own platform (an arm64 image built on x86: pip, its downloads and its byte-compiling run natively,
+    not under qemu): pip picks this target's wheels by tag (`--platform`, `--python-version`, `--target` into the
+    venv's site-packages) and the final stage, on the target's platform, copies the venv and checks it. The
+    .pyc files stay valid because both stages run the same CPython minor version (`python`)."""
+    base_image: str          # that stage's base, pulled for the build machine's platform (same distro release)
+    glibc: str               # the image's glibc, e.g. "2.36": wheels tagged manylinux_2_17 .. manylinux_2_36
+    apt_packages: List[str] = field(default_factory=lambda: ["python3", "python3-venv"])
+
+    def pip_platforms(self, platform: str) -> List[str]:
+        """pip's `--platform` values for an image of `platform` (e.g. linux/arm64), newest glibc first."""
+        arch = _ARCH.get(_arch(platform), _arch(platform))
+        minor = int(self.glibc.split(".")[1])
+        return [f"manylinux_2_{n}_{arch}" for n in range(minor, 16, -1)] + [f"manylinux2014_{arch}"]
+
+
+def _arch(platform: str) -> str:
+    """linux/arm64/v8 -> arm64"""
+    parts = platform.split("/")
+    return parts[1] if len(parts) > 1 else platform
 
 
 def containers_dir() -> Path:
@@ -64,6 +90,7 @@ class Target:
     apt_packages: List[str] = field(default_factory=list)
     pip_extra_index_urls: List[str] = field(default_factory=list)
     versions: Dict[str, str] = field(default_factory=dict)
+    cross_install: Optional[CrossInstall] = None
 
     @property
     def requirements_path(self) -> Path:
@@ -154,6 +181,7 @@ def parse(text: str, *, folder: Path, source: str = "target.yaml") -> Target:
         for key in ("apt_packages", "pip_extra_index_urls", "backends"):
             if any(not isinstance(x, str) for x in data.get(key) or []):
                 problems.append(f"{key}: every item must be a string")
+        problems += _cross_problems(data)
     if problems:
         raise TargetError(f"{source}: " + "; ".join(problems) + f"\nknown keys:\n{_known_keys()}")
     return Target(
@@ -164,4 +192,26 @@ def parse(text: str, *, folder: Path, source: str = "target.yaml") -> Target:
         apt_packages=list(data.get("apt_packages") or []),
         pip_extra_index_urls=list(data.get("pip_extra_index_urls") or []),
         versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
+        cross_install=CrossInstall(**data["cross_install"]) if data.get("cross_install") else None,
     )
+
+
+def _cross_problems(data: dict) -> List[str]:
+    cross = data.get("cross_install")
+    if not cross:
+        return []
+    out = [f"cross_install: unknown key {k!r}; known: {', '.join(CROSS_KEYS)}" for k in cross if k not in CROSS_KEYS]
+    for key, typ in CROSS_KEYS.items():
+        if key != "apt_packages" and key not in cross:
+            out.append(f"cross_install: missing {key}")
+        elif key in cross and not isinstance(cross[key], typ):
+            out.append(f"cross_install.{key}: expected {typ.__name__}, got {type(cross[key]).__name__}")
+    if isinstance(cross.get("apt_packages"), list) and any(not isinstance(x, str) for x in cross["apt_packages"]):
+        out.append("cross_install.apt_packages: every item must be a string")
+    if isinstance(cross.get("glibc"), str) and not re.fullmatch(r"2\.\d+", cross["glibc"]):
+        out.append(f"cross_install.glibc: {cross['glibc']!r} is not a glibc version like '2.36'")
+    if data.get("python_env", "venv") != "venv":
+        out.append("cross_install: needs python_env venv (the install stage builds the venv that the image copies)")
+    if _arch(data["platform"]) not in _ARCH:
+        out.append(f"cross_install: platform {data['platform']!r} has no wheel tag known here ({', '.join(_ARCH)})")
+    return out
