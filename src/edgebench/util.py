@@ -20,6 +20,12 @@ def sha256_file(path: PathLike) -> str:
     return h.hexdigest()
 
 
+def json_digest(obj: Any) -> str:
+    """sha256 (hex) of `obj` as JSON with sorted keys: the same content gives the same digest, whatever the
+    order it was built in (cache keys, machine ids, suite digests). Values JSON cannot hold count as str()."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def sha256_path(path: PathLike) -> str:
     """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
     p = Path(path)

@@ -12,12 +12,13 @@ Each figure: 2*M*N*K operations over the fastest of several calls (after warm-up
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from edgebench import util
 
 SIZE = 1024            # M = N = K
 MIN_CALLS = 4
@@ -139,7 +140,7 @@ def machine_key(env: Dict[str, Any]) -> str:
     ident = {"v": CACHE_VERSION, "model": cpu.get("model"), "arch": cpu.get("arch"), "isa": cpu.get("isa"),
              "usable": cpu.get("usable_cores"), "max_mhz": cpu.get("max_mhz"), "ort": versions.get("onnxruntime"),
              "container": (env.get("container") or {}).get("image_id"), "host": env.get("hostname")}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return util.json_digest(ident)[:16]
 
 
 def calibrate(env: Dict[str, Any], threads: List[int], cache_dir: Path, precisions=("fp32", "int8"),

@@ -3,24 +3,13 @@
 CPU peaks are measured (bench.calibrate: a short GEMM per precision and thread count on this machine,
 cached per machine fingerprint); where no measurement exists for a precision and thread count, an estimate
 from the ISA and clock is used and labelled `"method": "estimate"`. GPU peaks come from published
-specifications (`"method": "datasheet"`). Every figure says where it came from, so a reader can judge it;
+specifications in reference/gpu-peaks.json (`"method": "datasheet"`). Every figure says where it came from, so a reader can judge it;
 floors are never compared across machines.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-# name fragment -> (peak GFLOP/s by precision, memory bandwidth GB/s, source)
-GPU_PEAKS = {
-    # Orin Nano 8 GB, JetPack 5: 1024 CUDA cores x 2 x 0.625 GHz; 32 tensor cores (dense FP16 / INT8)
-    "orin nano": ({"fp32": 1280.0, "fp16": 10240.0, "int8": 20480.0}, 68.0, "Orin Nano 8GB spec, 625 MHz GPU"),
-    "h100 80gb hbm3": ({"fp32": 66900.0, "fp16": 989000.0, "bf16": 989000.0, "int8": 1979000.0}, 3350.0,
-                       "H100 SXM5 datasheet (dense)"),
-    "h100": ({"fp32": 51200.0, "fp16": 756000.0, "bf16": 756000.0, "int8": 1513000.0}, 2000.0,
-             "H100 PCIe datasheet (dense)"),
-    "h200": ({"fp32": 66900.0, "fp16": 989000.0, "bf16": 989000.0, "int8": 1979000.0}, 4800.0,
-             "H200 SXM datasheet (dense)"),
-}
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
 
@@ -52,14 +41,19 @@ def cpu_peak_gflops(cpu: Dict[str, Any], threads: int, precision: str) -> Option
 
 
 def gpu_peak(gpus, precision: str, jetson: Optional[Dict[str, Any]] = None):
-    names = [str(g.get("name", "")).lower() for g in gpus or []]
+    """The card's published dense peak for `precision` (tf32 where FP32 ran on TF32 tensor cores) and its
+    memory bandwidth, from the one peaks file (edgebench.peaks); None for a card it does not list."""
+    from edgebench.peaks import card_peaks
+
+    names = [str(g.get("name", "")) for g in gpus or []]
     if jetson and "orin nano" in str(jetson.get("model", "")).lower():
-        names.insert(0, "orin nano")
+        names.insert(0, "orin nano")  # every Orin module reports the GPU name "Orin"
     for name in names:
-        for key, (peaks, bandwidth, source) in GPU_PEAKS.items():
-            if key in name:
-                return {"peak_gflops": peaks.get(precision, peaks["fp32"]), "bandwidth_gbs": bandwidth,
-                        "method": "datasheet", "source": source}
+        card = card_peaks(name)
+        if card:
+            tflops = card["tflops"]
+            return {"peak_gflops": tflops.get(precision, tflops["fp32"]) * 1000.0, "bandwidth_gbs": card["bandwidth_gbs"],
+                    "method": "datasheet", "source": f"{card['card']}: {card['source']}"}
     return None
 
 

@@ -7,12 +7,11 @@ failed are kept; a group with a failed row (a crashed or killed child) or a miss
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Set, Tuple
 
 from edgebench import results
+from edgebench import util
 from edgebench.bench.errors import BenchError
 from edgebench.bench.rows import group_ids
 
@@ -21,7 +20,7 @@ COMPARED = ("suite", "test_images", "artifacts", "data", "reference")
 
 
 def suite_digest(raw: Dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    return util.json_digest(raw)
 
 
 def request_record(suite, test_images: int, artifacts: Dict[str, str], data_checksum: str, reference: str,

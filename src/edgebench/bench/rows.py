@@ -46,7 +46,9 @@ class RowBuilder:
         flops = self.model.get("flops_per_image")
         fields["gflops_achieved"] = flops * ips / 1e9 if flops and ips else None
         device = runtimes.get(group.backend).device
-        fields["floor"] = floor_for(self.env, device, group.precision, group.threads, flops, self.model.get("params"),
+        settings = (state["versions"] or {}).get("settings") if isinstance(state["versions"], dict) else None
+        arithmetic = "tf32" if (settings or {}).get("tf32_effective") else group.precision  # FP32 on TF32 cores
+        fields["floor"] = floor_for(self.env, device, arithmetic, group.threads, flops, self.model.get("params"),
                                     b, ips, measured=self.floors)
         cpu = tel.get("cpu_percent_mean")
         if device == "cpu" and group.threads and cpu is not None and cpu > group.threads * 100 * THREAD_SLACK:

@@ -14,14 +14,13 @@ writable results mount), else ~/.cache/edgebench/engines. Building needs `tensor
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from edgebench import util
 from edgebench.contracts.vocabulary import (DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXPORT_PRECISIONS, INPUT_NAME,
                                             INPUT_SHAPE)
 from edgebench.engines.calibration import (ENGINE_DIR, CalibrationFeed, calibration_cache_name, images_digest,
@@ -158,7 +157,7 @@ def cache_key(onnx_sha256: str, facts: Union[DeviceFacts, Mapping[str, Any]], pr
         raise ValueError(f"device facts need at least trt_version and gpu_name, got {machine}")
     payload = {"onnx_sha256": onnx_sha256, "machine": {k: str(v).strip() for k, v in sorted(machine.items())},
                "precision": precision, "profile": [int(b) for b in profile], "extra": extra or {}}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return util.json_digest(payload)
 
 
 def _slug(text: str) -> str:
@@ -281,8 +280,6 @@ def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_i
         raise EngineError(f"building {engine_path.name} from {onnx_path} failed: {exc}") from exc
     if serialized is None:
         raise EngineError(f"TensorRT returned no engine for {onnx_path} (see the TensorRT log above)")
-    from edgebench import util
-
     util.atomic_write_bytes(engine_path, bytes(serialized))
     return applied
 
@@ -315,8 +312,6 @@ class EnginePlan:
 
 def plan(onnx_path: Union[str, Path], opts: BuildOptions, facts: Optional[DeviceFacts] = None) -> EnginePlan:
     """The engine's key and file name (QDQ INT8 builds from model.int8.onnx beside `onnx_path`)."""
-    from edgebench import util
-
     src = Path(onnx_path)
     if opts.precision == "int8" and opts.int8_source == "qdq":
         src = src.parent / QDQ_ONNX
@@ -350,7 +345,6 @@ def engine_for(onnx_path: Union[str, Path], precision: str = "fp32", cache_dir: 
             raise EngineError(f"INT8 calibration of {onnx_path} needs the calibration data file that "
                               f"`edgebench export --data` writes (calibration.npy beside the manifest)")
         images = read_calibration_file(calibration_file, opts.calib_images)
-        from edgebench import util
 
         cache = directory / Path(calibration_cache_name(util.sha256_file(p.source), opts.calib_images,
                                                         opts.calib_batch, images_digest(images))).name
