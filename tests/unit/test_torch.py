@@ -41,6 +41,9 @@ def test_presets_and_suite_options_make_the_settings():
     ({"io": "zero-copy"}, "io='zero-copy'"),
     ({"compile_mode": "fast"}, "compile_mode"),
     ({"tf32": "yes"}, "tf32 must be true or false"),
+    ({"freeze": True}, "freeze applies to the compiled modes only"),
+    ({"mode": "compile-graph", "compile_mode": "reduce-overhead"}, "captures its own CUDA graphs"),
+    ({"freeze": 1, "mode": "compile"}, "freeze must be true or false"),
 ])
 def test_bad_options_are_refused_with_the_choices(options, message):
     with pytest.raises(ValueError, match=message):

@@ -65,7 +65,8 @@ def test_variant_matches_onnxruntime(small_model, backend, precision):
     if backend == "torch-graph-tf32" and precision != "fp32":
         pytest.skip("TF32 is an FP32 setting")
     x = np.random.default_rng(1).uniform(0, 255, (5, 32, 32, 3)).astype(np.float32)
-    settings = _check(backend, small_model, precision, x, _reference(small_model, x), sync_check=backend != "torch-compile")
+    compiled = backend in ("torch-compile", "torch-compile-graph", "torch-compile-compute")  # compiling syncs
+    settings = _check(backend, small_model, precision, x, _reference(small_model, x), sync_check=not compiled)
     assert settings["gpu_name"]
     assert settings["onnx_clean"]["dynamic_ops_left"] == []
 
@@ -78,6 +79,25 @@ def test_compute_only_sees_a_new_batch(small_model):
     np.testing.assert_allclose(ya, _reference(small_model, a), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(yb, _reference(small_model, b), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(ya2, ya)
+
+
+def test_pinned_input_is_page_locked_in_place_not_staged(small_model):
+    """io=pinned registers the caller's buffer (the root of a slice: a test-set batch) once: no staging copy."""
+    big = np.random.default_rng(5).uniform(0, 255, (12, 32, 32, 3)).astype(np.float32)
+    with runtimes.open("torch-cl", str(small_model), precision="fp32") as rt:
+        ys = [rt.infer(big[i:i + 4]) for i in (0, 4, 8)]
+        settings = rt.versions()["settings"]
+        assert len(rt._registered) == 1
+    assert settings["host_registered"] is True
+    for i, y in zip((0, 4, 8), ys):
+        np.testing.assert_allclose(y, _reference(small_model, big[i:i + 4]), rtol=1e-4, atol=1e-3)
+
+
+def test_compiled_compute_only_and_frozen_compile_match(small_model):
+    x = np.random.default_rng(6).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    ref = _reference(small_model, x)
+    _check("torch-compile-compute", small_model, "fp16", x, ref)
+    assert _check("torch-compile", small_model, "fp16", x, ref, freeze=True)["freeze"] is True
 
 
 def test_the_uncleaned_graph_synchronises_and_the_check_catches_it(small_model):

@@ -4,7 +4,10 @@
 # /root/stage while the machine stays warm, because one call carries at most 64 MiB:
 #   .stage/c*/  <stem>.model.onnx.part.*, <stem>.manifest.json, <stem>.train.json, cifar10-test.zip
 #   .whl/       onnx2torch (pure Python), installed into /tmp/site
-# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM     (STEM: orig or cifar)
+# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM | profile STEM | all    (STEM: orig or cifar)
+#   all: the whole study in one command (test, then torch, cpu and profile for both stems), for a machine that
+#        holds every input at once and has no per-call time limit (BUDGET=0 turns the per-step limit off)
+#   profile: tools/gpu-study/profile_kernels.py on the configurations below -> results/profile-<stem>-<card>.json
 # Results: /root/stage/results/<suite>-<stem>-<card>.json, copied to $OUT after every step. A step that
 # runs out of time (BUDGET seconds, default 540) stops like Ctrl-C; the same command again resumes it.
 set -euo pipefail
@@ -30,6 +33,7 @@ stage() {
     [ -f "$ROOT/$stem/manifest.json" ] || { echo "$stem: manifest not staged yet"; continue; }
     want=$(python3 -c "import json,sys; print([a['sha256'] for a in json.load(open(sys.argv[1]))['artifacts'] if a['path']=='model.onnx'][0])" "$ROOT/$stem/manifest.json")
     [ -f "$ROOT/$stem/model.onnx" ] && [ "$(sha256sum < "$ROOT/$stem/model.onnx" | cut -d' ' -f1)" = "$want" ] && { echo "$stem: model.onnx ok"; continue; }
+    ls "$ROOT/parts/$stem.model.onnx.part."* >/dev/null 2>&1 || { echo "$stem: no model parts staged yet"; continue; }
     cat "$ROOT/parts/$stem.model.onnx.part."* > "$ROOT/$stem/model.onnx"
     got=$(sha256sum < "$ROOT/$stem/model.onnx" | cut -d' ' -f1)
     if [ "$got" = "$want" ]; then echo "$stem: model.onnx assembled, sha256 ok"; else echo "$stem: parts incomplete ($(ls "$ROOT/parts" | grep -c "^$stem.model") so far)"; rm "$ROOT/$stem/model.onnx"; fi
@@ -43,11 +47,27 @@ bench() {  # suite stem
   cp "$out" "$OUTDIR/" 2>/dev/null || true
 }
 
+# what the profile looks at: batch 1 (launch-bound?) and large batches (which kernels, how near the roofline)
+# (override with PROFILE="backend:precision:batch[:option=value] ..."; the slowest, an autotuning compile, is last)
+# shellcheck disable=SC2206  # word splitting is the point: one config a word
+PROFILE_CONFIGS=(${PROFILE:-torch:fp32:1 torch-graph:fp16:1 torch-compile-graph:fp16:1
+  torch-compute:fp16:1024 torch-compile-compute:fp16:1024 torch-compile-compute:fp16:4096
+  torch-compile-compute:fp16:1024:freeze=true torch-compile-compute:fp16:4096:compile_mode=max-autotune-no-cudagraphs})
+
+profile() {  # stem
+  local out="$ROOT/results/profile-$1-$CARD.json"
+  timeout -s TERM "${BUDGET:-540}" python3 tools/gpu-study/profile_kernels.py --artifacts "$ROOT/$1" --out "$out" \
+    "${PROFILE_CONFIGS[@]}" || echo "profile exit $?"
+  cp "$out" "$OUTDIR/" 2>/dev/null || true
+}
+
 case "${1:-}" in
   stage) stage ;;
   test) stage; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
         EDGEBENCH_GPU_MODELS="$ROOT" python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_torch_gpu.py -ra ;;
   torch) stage; bench gpu-torch "$2" ;;
   cpu) stage; bench gpu-host-cpu "$2" ;;
-  *) echo "usage: $0 stage | test | torch STEM | cpu STEM" >&2; exit 2 ;;
+  profile) stage; profile "$2" ;;
+  all) "$0" test; for stem in orig cifar; do "$0" torch "$stem"; "$0" cpu "$stem"; "$0" profile "$stem"; done ;;
+  *) echo "usage: $0 stage | test | torch STEM | cpu STEM | profile STEM" >&2; exit 2 ;;
 esac

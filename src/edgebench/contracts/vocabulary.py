@@ -50,6 +50,8 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
     "torch-compile": ("onnx", "gpu"),     # torch.compile (default mode)
     "torch-compile-ro": ("onnx", "gpu"),  # torch.compile(mode="reduce-overhead"): compiled + CUDA graphs
     "torch-compute": ("onnx", "gpu"),     # compute only: input kept on the GPU (like trtexec --noDataTransfers)
+    "torch-compile-graph": ("onnx", "gpu"),    # torch.compile, then captured in a CUDA graph and replayed
+    "torch-compile-compute": ("onnx", "gpu"),  # the same, compute only (input kept on the GPU)
 }
 #: the backend that runs each format in parity checks and as a reference
 FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime",

@@ -7,9 +7,11 @@ templates/report_gpu.html.j2 and report_gpu.md.j2 render (the main templates inc
     {"title", "cards": [{"name", "driver", "peaks": {...} | None}], "models": [model, ...], "notes": [...]}
     model: {"name", "sha256", "gflops_per_image", "accuracy_note", "variants": [variant, ...],
             "cpu": [{"threads", "avg_s", "min_s", "max_s", "repeats", "ips"}], "best": {...}}
-    variant: {"backend", "precision", "how", "b1_ms", "b1_cv", "best_ips", "best_batch", "testset_s",
-              "speedup_b1", "speedup_testset", "floor_pct", "bound_b1", "bound_best", "top1", "max_logit_diff",
-              "card"}
+    variant: {"backend", "precision", "how", "b1_ms", "b1_cv", "best_ips", "best_batch", "b64_ips", "testset_s",
+              "speedup_b1", "speedup_b64", "speedup_testset", "floor_pct", "tflops", "bound_b1", "bound_best",
+              "top1", "delta_top1", "max_logit_diff", "card"}
+    (top1 and delta_top1, against the reference run of the same document, are None for an untrained model:
+    the model's accuracy_note says why)
 
 Each variant says what bounds it, by a stated rule over rows of the same run: a CUDA graph of the same
 precision much faster at batch 1 means CPU launch overhead; a compute-only row much faster at the same
@@ -17,18 +19,17 @@ batch means host<->device copies; otherwise the share of the compute floor (FLOP
 """
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgebench.contracts.vocabulary import NUM_CLASSES
+from edgebench.peaks import card_peaks
 
-PEAKS_FILE = Path(__file__).resolve().parent.parent / "reference" / "gpu-peaks.json"
 TITLE = "GPU inference time"
 FASTER = 1.3  # "much faster" in the bound rule: 30% or more
 UNDERFILLED = 0.10  # below this share of the compute floor a row is latency-bound, not throughput-bound
 BASELINE = ("torch", "fp32")  # the eager FP32 path of the first GPU run
+GAIN_BATCH = 64  # gains over the baseline are shown at batch 1 and at this batch (the issue's two points)
 
 
 def _num(x: Any) -> Optional[float]:
@@ -50,19 +51,6 @@ def _pct(x: float) -> str:
     return f"{x:.2f}%" if x < 1 else f"{x:.0f}%"
 
 
-def load_peaks(path: Optional[Path] = None) -> List[Dict[str, Any]]:
-    return json.loads(Path(path or PEAKS_FILE).read_text())["cards"]
-
-
-def card_peaks(gpu_name: str, cards: Optional[List[Dict[str, Any]]] = None) -> Optional[Dict[str, Any]]:
-    """The published peaks of the card nvidia-smi calls `gpu_name` (first matching entry), or None."""
-    name = (gpu_name or "").lower()
-    for card in cards if cards is not None else load_peaks():
-        if any(m in name for m in card["match"]):
-            return card
-    return None
-
-
 def settings(row: Dict[str, Any]) -> Dict[str, Any]:
     """How a torch row was run: the settings its runtime recorded (extra.backend_versions.settings)."""
     s = _get(row, "extra", "backend_versions", "settings")
@@ -73,8 +61,8 @@ def _how(s: Dict[str, Any]) -> str:
     if not s:
         return ""
     mode = s.get("mode", "?")
-    if mode == "compile":
-        mode = f"compile ({s.get('compile_mode', 'default')})"
+    if mode in ("compile", "compile-graph"):
+        mode = f"compile ({s.get('compile_mode', 'default')})" + (" + CUDA graph" if mode == "compile-graph" else "")
     elif mode == "graph":
         mode = "CUDA graph"
     parts = [mode, "channels-last" if s.get("channels_last") else "NCHW",
@@ -122,7 +110,9 @@ def _variant(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
         "backend": any_row["backend"], "precision": any_row["precision"], "how": _how(s), "settings": s,
         "b1_ms": _num(_get(lat, "latency_ms", "median")), "b1_cv": _num(_get(lat, "latency_ms", "cv")),
         "best_ips": _num(_get(best, "throughput_ips")), "best_batch": _get(best, "batch_size"),
-        "floor_pct": None, "floor_pct_b1": None,
+        "b64_ips": next((_num(r.get("throughput_ips")) for r in tput if r.get("batch_size") == GAIN_BATCH), None),
+        "delta_top1": _num(_get(any_row, "accuracy", "delta_top1")),
+        "floor_pct": None, "floor_pct_b1": None, "tflops": None,
         "testset_s": _num(_get(test, "testset", "avg_s")), "testset_batch": _get(test, "batch_size"),
         "testset_min_s": _num(_get(test, "testset", "min_s")), "testset_max_s": _num(_get(test, "testset", "max_s")),
         "top1": _num(_get(any_row, "accuracy", "top1")),
@@ -137,11 +127,11 @@ def _bounds(v: Dict[str, Any], variants: List[Dict[str, Any]]) -> None:
         return (w["precision"], bool(w["settings"].get("tf32_effective")))
 
     same_prec = [w for w in variants if arithmetic(w) == arithmetic(v) and w is not v]
-    graphs = [w for w in same_prec if (w["settings"].get("mode") == "graph" or "reduce-overhead" in w["how"])
-              and w["b1_ms"]]
+    graphs = [w for w in same_prec if (w["settings"].get("mode") in ("graph", "compile-graph")
+                                       or "reduce-overhead" in w["how"]) and w["b1_ms"]]
     mode = v["settings"].get("mode")
     fastest_graph = min(graphs, key=lambda w: w["b1_ms"]) if graphs else None
-    if v["b1_ms"] and fastest_graph and mode != "graph" and v["b1_ms"] >= FASTER * fastest_graph["b1_ms"]:
+    if v["b1_ms"] and fastest_graph and mode not in ("graph", "compile-graph") and v["b1_ms"] >= FASTER * fastest_graph["b1_ms"]:
         v["bound_b1"] = (f"CPU launch overhead: {fastest_graph['backend']} replays it "
                          f"{v['b1_ms'] / fastest_graph['b1_ms']:.1f}x faster")
     elif v["floor_pct_b1"] is not None and v["floor_pct_b1"] < UNDERFILLED * 100:
@@ -191,6 +181,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
             v["peak_tflops"] = peak
             if v["best_ips"]:
                 v["floor_pct"] = flops * v["best_ips"] / 1e12 / peak * 100
+                v["tflops"] = flops * v["best_ips"] / 1e12
             if v["b1_ms"]:
                 v["floor_pct_b1"] = flops * (1000.0 / v["b1_ms"]) / 1e12 / peak * 100
     for v in variants:
@@ -198,6 +189,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
     base = next((v for v in variants if (v["backend"], v["precision"]) == BASELINE), None)
     for v in variants:
         v["speedup_b1"] = base["b1_ms"] / v["b1_ms"] if base and base["b1_ms"] and v["b1_ms"] else None
+        v["speedup_b64"] = base["b64_ips"] and v["b64_ips"] and v["b64_ips"] / base["b64_ips"] or None
         v["speedup_testset"] = (base["testset_s"] / v["testset_s"] if base and base["testset_s"] and v["testset_s"]
                                 else None)
         del v["settings"], v["ips_by_batch"]
@@ -207,8 +199,12 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
         have = [v for v in variants if v[field]]
         return (min if lowest else max)(have, key=lambda v: v[field]) if have else None
 
+    note = _accuracy_note(gpu_rows)
+    if note:  # never a number for an untrained model
+        for v in variants:
+            v["top1"] = v["delta_top1"] = None
     return {"name": key[1], "sha256": key[0], "gflops_per_image": flops / 1e9 if flops else None,
-            "accuracy_note": _accuracy_note(gpu_rows), "variants": variants, "cpu": _cpu_rows(docs),
+            "accuracy_note": note, "variants": variants, "cpu": _cpu_rows(docs),
             "best": {"b1": pick("b1_ms", True), "throughput": pick("best_ips", False),
                      "testset": pick("testset_s", True)}}
 

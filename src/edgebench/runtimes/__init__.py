@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Type
 
 from edgebench.contracts.vocabulary import BACKENDS
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.runtimes.torch import VARIANTS as TORCH_VARIANTS
 from edgebench.util import load_object
 
 # backend name (the vocabulary's, in its order) -> "module:Class"
@@ -27,14 +28,8 @@ _IMPLEMENTATIONS: Dict[str, str] = {
     "onnxruntime-trt": "edgebench.runtimes.onnxruntime:OrtTensorRT",
     "tensorrt": "edgebench.runtimes.tensorrt:TensorRT",
     "tftrt": "edgebench.runtimes.tftrt:TFTRT",
-    "torch": "edgebench.runtimes.torch:TorchFromOnnx",
-    "torch-cl": "edgebench.runtimes.torch:TorchChannelsLast",
-    "torch-graph": "edgebench.runtimes.torch:TorchGraph",
-    "torch-graph-tf32": "edgebench.runtimes.torch:TorchGraphTF32",
-    "torch-compile": "edgebench.runtimes.torch:TorchCompile",
-    "torch-compile-ro": "edgebench.runtimes.torch:TorchCompileGraphs",
-    "torch-compute": "edgebench.runtimes.torch:TorchComputeOnly",
 }
+_IMPLEMENTATIONS.update(TORCH_VARIANTS)  # torch, torch-cl, torch-graph, ...: one class each
 _BACKENDS: Dict[str, str] = {name: _IMPLEMENTATIONS[name] for name in BACKENDS}  # KeyError: a backend without a class
 
 

@@ -6,13 +6,19 @@ converted graph keeps the ONNX model's layout); logits come back to the host, so
 Suite options (a run's `options:`; each variant backend below presets some; the row records them all under
 extra.backend_versions.settings, with what was actually applied):
 
-    mode           eager | graph (CUDA graph captured per batch size, replayed) | compile (torch.compile)
-    compile_mode   default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs   (mode: compile)
+    mode           eager | graph (CUDA graph captured per batch size, replayed) | compile (torch.compile) |
+                   compile-graph (torch.compile, then the compiled forward captured in a CUDA graph per batch
+                   size and replayed, as `graph` does: Inductor's fused kernels without its own graph bookkeeping)
+    compile_mode   default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+                   (modes compile and compile-graph; with compile-graph, modes with Inductor's own CUDA graphs
+                   are refused)
     tf32           true: FP32 convolutions and matmuls on TF32 tensor cores (precision fp32 only)
     channels_last  true: weights in channels-last memory format (NHWC kernels)
-    io             pageable (plain copies) | pinned (page-locked staging buffers, async copies) |
-                   device (compute only: the input batch stays on the GPU between calls; only the
-                   logits come back)
+    io             pageable (plain copies) | pinned (the caller's array page-locked in place with
+                   cudaHostRegister, so the input goes up in one DMA with no staging copy; a staging
+                   buffer where registering fails; async copies) | device (compute only: the input batch
+                   stays on the GPU between calls; only the logits come back)
+    freeze         true: torch.compile with Inductor's freezing (weights folded in as constants)
     clean          true (default): clean the ONNX graph and make constant Squeeze/Reshape static, so no
                    op reads a device tensor on the host; false: onnx2torch's graph as it converts
     sync_check     true: every forward runs under torch.cuda.set_sync_debug_mode("error"): a hidden
@@ -28,13 +34,15 @@ import numpy as np
 from edgebench.contracts.vocabulary import NUM_CLASSES
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 
-MODES = ("eager", "graph", "compile")
+MODES = ("eager", "graph", "compile", "compile-graph")
+CAPTURED = ("graph", "compile-graph")  # modes that capture a CUDA graph per batch size themselves
+COMPILED = ("compile", "compile-graph")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 IO_MODES = ("pageable", "pinned", "device")
 DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
-                            "io": "pageable", "clean": True, "sync_check": False, "device": None}
+                            "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None}
 CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES}
-FLAGS = ("tf32", "channels_last", "clean", "sync_check")
+FLAGS = ("tf32", "channels_last", "clean", "sync_check", "freeze")
 GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
 
 
@@ -100,6 +108,13 @@ class TorchFromOnnx(Runtime):
         self.settings = _settings(self.name, self.presets, options)
         if self.settings["tf32"] and precision != "fp32":
             raise ValueError(f"{self.name}: tf32 applies to fp32 only, not {precision}")
+        if self.settings["mode"] == "compile-graph" and self.settings["compile_mode"] in ("reduce-overhead",
+                                                                                          "max-autotune"):
+            raise ValueError(f"{self.name}: mode=compile-graph captures its own CUDA graphs; compile_mode "
+                             f"{self.settings['compile_mode']} would add Inductor's: use default or "
+                             f"max-autotune-no-cudagraphs")
+        if self.settings["freeze"] and self.settings["mode"] not in COMPILED:
+            raise ValueError(f"{self.name}: freeze applies to the compiled modes only, not mode={self.settings['mode']}")
         self.applied: Dict[str, Any] = {}
 
     @classmethod
@@ -141,7 +156,7 @@ class TorchFromOnnx(Runtime):
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         dev = torch.device(s["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if dev.type != "cuda" and (s["mode"] == "graph" or s["io"] != "pageable"):
+        if dev.type != "cuda" and (s["mode"] in CAPTURED or s["io"] != "pageable"):
             raise RuntimeUnavailable(f"{self.name}: mode={s['mode']} io={s['io']} needs a CUDA GPU; "
                                      f"this process sees none (torch.cuda.is_available() is False)")
         self.torch, self.dev = torch, dev
@@ -168,16 +183,19 @@ class TorchFromOnnx(Runtime):
             torch.backends.cudnn.allow_tf32 = s["tf32"]
             self.applied["gpu_name"] = torch.cuda.get_device_name(dev)
         self.applied["tf32_effective"] = bool(s["tf32"] and self.precision == "fp32" and dev.type == "cuda")
-        if s["mode"] == "compile":
+        if s["mode"] in COMPILED:
             import torch._dynamo
+            import torch._inductor.config
 
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+            torch._inductor.config.freezing = s["freeze"]
             module = torch.compile(module, mode=None if s["compile_mode"] == "default" else s["compile_mode"])
         self.model = module
         self._graphs: Dict[int, Dict[str, Any]] = {}
         self._pinned: Dict[int, Any] = {}
+        self._registered: Dict[int, np.ndarray] = {}
         self._held: Optional[Dict[str, Any]] = None
-        self._pool = torch.cuda.graph_pool_handle() if s["mode"] == "graph" else None
+        self._pool = torch.cuda.graph_pool_handle() if s["mode"] in CAPTURED else None
         self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
 
     # --- per call -----------------------------------------------------------------------------
@@ -219,15 +237,34 @@ class TorchFromOnnx(Runtime):
                 return into
             return t
         if io == "pinned":
-            host_in, _ = self._pinned_pair(len(x))
-            host_in.numpy()[...] = x
-            src = host_in
+            src = self._page_locked(x)
         else:
             src = torch.from_numpy(x)
         if into is not None:
             into.copy_(src, non_blocking=io == "pinned")
             return into
         return src.to(self.dev, non_blocking=io == "pinned")
+
+    def _page_locked(self, x: np.ndarray):
+        """`x` as a tensor over page-locked memory. The array's whole buffer (the root of its views: a
+        test-set batch is a slice of the test set) is registered with cudaHostRegister once and held until
+        close, so no batch pays a staging copy; where that is refused, a pinned staging buffer."""
+        torch = self.torch
+        root = x
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if x.dtype == np.float32 and x.flags.c_contiguous and root.flags.c_contiguous and root.nbytes:
+            if id(root) not in self._registered:
+                err = torch.cuda.cudart().cudaHostRegister(root.ctypes.data, root.nbytes, 0)
+                if int(getattr(err, "value", err)) == 0:
+                    self._registered[id(root)] = root  # held: the buffer stays valid (and its id unique)
+                    self.applied["host_registered"] = True
+            if id(root) in self._registered:
+                return torch.from_numpy(x)
+        self.applied["host_registered"] = False
+        host_in, _ = self._pinned_pair(len(x))
+        host_in.numpy()[...] = x
+        return host_in
 
     def _download(self, y) -> np.ndarray:
         torch = self.torch
@@ -254,12 +291,14 @@ class TorchFromOnnx(Runtime):
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
             static_out = self.model(static_in.to(self.dtype))
+            if static_out.dtype != torch.float32:
+                static_out = static_out.float()  # the cast to FP32 logits inside the graph: no extra launch
         self._graphs[b] = {"graph": graph, "input": static_in, "output": static_out}
         self.applied["graphs_captured"] = sorted(self._graphs)
         return self._graphs[b]
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        if self.settings["mode"] == "graph":
+        if self.settings["mode"] in CAPTURED:
             g = self._graph_for(len(x))
             self._upload(x, into=g["input"])
             g["graph"].replay()
@@ -270,6 +309,11 @@ class TorchFromOnnx(Runtime):
         self._graphs.clear()
         self._pinned.clear()
         self._held = None
+        if self.dev.type == "cuda":
+            self.torch.cuda.synchronize(self.dev)
+            for root in self._registered.values():
+                self.torch.cuda.cudart().cudaHostUnregister(root.ctypes.data)
+        self._registered.clear()
         del self.model
         if self.dev.type == "cuda":
             self.torch.cuda.synchronize(self.dev)
@@ -308,7 +352,17 @@ class TorchComputeOnly(TorchFromOnnx):
     presets = {"mode": "graph", "channels_last": True, "io": "device"}
 
 
-#: backend name -> "module:Class", for runtimes/__init__.py's registry (or $EDGEBENCH_BACKENDS until then)
+class TorchCompileGraph(TorchFromOnnx):
+    name = "torch-compile-graph"
+    presets = {"mode": "compile-graph", "channels_last": True, "io": "pinned"}
+
+
+class TorchCompileComputeOnly(TorchFromOnnx):
+    name = "torch-compile-compute"
+    presets = {"mode": "compile-graph", "channels_last": True, "io": "device"}
+
+
+#: backend name -> "module:Class": the registry's entries for this module (runtimes/__init__.py)
 VARIANTS: Dict[str, str] = {cls.name: f"{__name__}:{cls.__name__}" for cls in (
     TorchFromOnnx, TorchChannelsLast, TorchGraph, TorchGraphTF32, TorchCompile, TorchCompileGraphs,
-    TorchComputeOnly)}
+    TorchComputeOnly, TorchCompileGraph, TorchCompileComputeOnly)}
