@@ -31,6 +31,8 @@ if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
   mount binfmt_misc -t binfmt_misc /proc/sys/fs/binfmt_misc
 fi
 [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
+# registered but switched off (echo 0 > ...): switch it on
+head -n 1 /proc/sys/fs/binfmt_misc/qemu-aarch64 | grep -qx enabled || echo 1 > /proc/sys/fs/binfmt_misc/qemu-aarch64
 grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 \
   || { log "qemu-aarch64 is registered without flag F: containers cannot use it"; exit 1; }
 t_qemu=$(( $(date +%s) - t0 ))
