@@ -404,3 +404,24 @@ def test_schema_1_files_of_the_kit_still_render(tmp_path):
     assert ctx["skipped"] == [] and len(ctx["sections"]) == len(measured) + 1
     html, md = render_report(measured, tmp_path / "out")
     assert "% of floor" in md.read_text() and "CPU % (1 core = 100)" in md.read_text()
+
+
+def test_untrained_model_shows_no_top1_number():
+    """A model at chance (random weights: the GPU study's CIFAR stem) keeps its timing rows, but its top-1 is
+    'n/a: untrained', never a number, in the tables and the summary."""
+    doc = make_doc()
+    for r in doc["rows"]:
+        if r.get("accuracy"):
+            r["accuracy"] = dict(r["accuracy"], top1=0.1, reference_top1=0.1, delta_top1=0.0)
+    view = DocView(doc)
+    assert view.accuracy_na.startswith("not applicable")
+    v = view.row_view(_row(view.doc, "onnxruntime", "fp32", 1, 64, "testset"))
+    assert v["top1"] is None and v["delta_top1"] is None and v["status_label"] == "ok, accuracy n/a"
+    table = _table(view, "testset")
+    top1_col = [c["key"] for c in table["columns"]].index("top1")
+    assert {r["cells"][top1_col]["text"] for r in table["rows"] if r["view"]["status"] == "ok"} <= {
+        "n/a: untrained", "not measured"}
+    from edgebench.report.summary import highlights
+
+    text = " ".join(highlights(view))
+    assert "accuracy not applicable (untrained model)" in text and "top-1" not in text

@@ -61,8 +61,8 @@ COLUMNS: List[Tuple[str, str, Callable[[Dict[str, Any]], Optional[Dict[str, Any]
     ("top1", "Top-1 %", lambda v: (
         cell(f"{v['top1'] * 100:.2f}" + ("†" if v["top1_source"] == "sibling" else ""),
              "measured on another row of the same artifact" if v["top1_source"] == "sibling" else None)
-        if v["top1"] is not None else cell("not measured", "no accuracy in this row: not a verified result",
-                                           "missing"))),
+        if v["top1"] is not None else cell("n/a: untrained", v["top1_na"], "missing") if v.get("top1_na")
+        else cell("not measured", "no accuracy in this row: not a verified result", "missing"))),
     ("delta", "Δ top-1 pp", lambda v: cell(
         fmt_pp(v["delta_top1"]),
         f"max |logit diff| {fmt(v['max_logit_diff'])}" if v["max_logit_diff"] is not None else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from edgebench.contracts.vocabulary import NUM_CLASSES
 from edgebench.report.format import num, sub
 
 #: field path -> unit (the report reads nothing else from a row or a document)
@@ -58,6 +59,16 @@ def top1(row: Dict[str, Any]) -> Optional[float]:
 
 def reference_top1(row: Dict[str, Any]) -> Optional[float]:
     return fraction(sub(row, "accuracy", "reference_top1"))
+
+
+def chance_note(rows: List[Dict[str, Any]]) -> Optional[str]:
+    """Top-1 means nothing for an untrained model: a note (and no number is shown) when the reference top-1
+    of the rows that record one is at chance (at most 1.5 / classes), else None."""
+    refs = [v for v in (reference_top1(r) for r in rows if isinstance(r, dict)) if v is not None]
+    if refs and max(refs) <= 1.5 / NUM_CLASSES:
+        return (f"not applicable: the reference model is at chance ({max(refs):.1%} top-1, untrained weights); "
+                f"only the logit differences say how faithfully each variant computes")
+    return None
 
 
 def delta_top1(row: Dict[str, Any]) -> Optional[float]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgebench.contracts.vocabulary import NUM_CLASSES
 from edgebench.peaks import card_peaks
+from edgebench.report import fields
 
 TITLE = "GPU inference time"
 FASTER = 1.3  # "much faster" in the bound rule: 30% or more
@@ -86,16 +86,6 @@ def _ok(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def _model_key(doc: Dict[str, Any]) -> Tuple[str, str]:
     m = doc.get("model") or {}
     return (str(m.get("sha256") or ""), str(m.get("name") or "?"))
-
-
-def _accuracy_note(rows: List[Dict[str, Any]]) -> Optional[str]:
-    """Top-1 means nothing for an untrained model: say so when the reference itself is at chance."""
-    refs = [_num(_get(r, "accuracy", "reference_top1")) for r in rows]
-    refs = [v for v in refs if v is not None]
-    if refs and max(refs) <= 1.5 / NUM_CLASSES:
-        return (f"not applicable: the reference model is at chance ({max(refs):.1%} top-1, untrained weights); "
-                f"only the logit differences say how faithfully each variant computes")
-    return None
 
 
 def _variant(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -199,7 +189,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
         have = [v for v in variants if v[field]]
         return (min if lowest else max)(have, key=lambda v: v[field]) if have else None
 
-    note = _accuracy_note(gpu_rows)
+    note = fields.chance_note(gpu_rows)
     if note:  # never a number for an untrained model
         for v in variants:
             v["top1"] = v["delta_top1"] = None

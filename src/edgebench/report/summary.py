@@ -121,7 +121,7 @@ def highlights(view: DocView) -> List[str]:
             break
     else:
         return []
-    with_acc = [(r, rt) for r, rt in rated if view.accuracy(r)[0] is not None]
+    with_acc = [(r, rt) for r, rt in rated if view.accuracy(r)[0] is not None and not view.accuracy_na]
     fastest = max(rated, key=lambda x: x[1]["value"])
     name = SCENARIO_SHORT.get(scenario, scenario)
 
@@ -141,6 +141,8 @@ def highlights(view: DocView) -> List[str]:
         text = f"Fastest with measured accuracy ({name}): {describe(*best)}."
         if fastest[0] is not best[0] and view.accuracy(fastest[0])[0] is None:
             text += f" Faster but accuracy not measured: {describe(*fastest)}."
+    elif view.accuracy_na:
+        text = f"Fastest ({name}): {describe(*fastest)}; accuracy {view.accuracy_na.split(':')[0]} (untrained model)."
     else:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not measured."
     return [text]

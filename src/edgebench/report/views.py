@@ -70,6 +70,7 @@ class DocView:
         self.anchor = slug(self.label)
         self.flops = fields.model_flops(self.model)
         self._keras_top1 = self._find_keras_top1()
+        self.accuracy_na = fields.chance_note(self.rows)  # an untrained model: timing rows, no top-1 shown
 
     # --- identity -------------------------------------------------------------------------
     def container(self, key: str) -> Optional[str]:
@@ -137,9 +138,9 @@ class DocView:
         lat = row.get("latency_ms") if isinstance(row.get("latency_ms"), dict) else {}
         ts = row.get("testset") if isinstance(row.get("testset"), dict) else {}
         acc, acc_src = self.accuracy(row)
-        top1 = fields.fraction(acc.get("top1")) if acc else None
+        top1 = fields.fraction(acc.get("top1")) if acc and not self.accuracy_na else None
         delta = None
-        if acc:
+        if acc and not self.accuracy_na:
             delta = fields.signed_fraction(acc.get("delta_top1"))
             if delta is None and self._keras_top1 is not None and top1 is not None:
                 delta = top1 - self._keras_top1
@@ -164,7 +165,9 @@ class DocView:
                          f"not shown")
         base = self.baseline_row(row) if status == "ok" else None
         fl = row.get("floor") if isinstance(row.get("floor"), dict) else None
-        if status == "ok":
+        if status == "ok" and self.accuracy_na and acc:
+            status_label, status_class = "ok, accuracy n/a", "ok"  # the timing stands; top-1 of chance says nothing
+        elif status == "ok":
             status_label, status_class = ("ok", "ok") if top1 is not None else ("ok, no accuracy", "warn")
         else:
             status_label, status_class = str(status), str(status)
@@ -176,6 +179,7 @@ class DocView:
             "reason": row.get("reason"), "notes": notes,
             "size_mb": size / 1e6 if size is not None else None,
             "top1": top1, "top1_source": acc_src, "delta_top1": delta,
+            "top1_na": self.accuracy_na if acc else None,
             "max_logit_diff": fields.nonnegative(acc.get("max_abs_logit_diff")) if acc else None,
             "p50_ms": num(lat.get("median")), "p99_ms": num(lat.get("p99")), "cv": cv,
             "rate": r,
