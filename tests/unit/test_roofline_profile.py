@@ -95,7 +95,7 @@ def test_measured_profiles_show_the_bounds_the_notes_state():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "docs" / "measurements" / "profiles"
-    docs = {p.name: json.loads(p.read_text()) for p in sorted(root.glob("profile-*.json"))}
+    docs = {p.name: json.loads(p.read_text()) for p in sorted(root.glob("profile-*-h100.json"))}
     assert set(docs) == {"profile-cifar-h100.json", "profile-orig-h100.json"}
     for doc in docs.values():
         assert doc["schema"] == "edgebench.kernel-profile" and doc["card"] == "NVIDIA H100 80GB HBM3"
@@ -108,3 +108,8 @@ def test_measured_profiles_show_the_bounds_the_notes_state():
     assert b1["by_kind"]["convolution"]["count"] == 36
     big = cfg[("torch-compile-compute", "fp16", 4096)]
     assert 0.5 < big["convolution_share_of_peak"] < 0.7 and big["by_kind"]["triton"]["share_of_busy"] > 0.25
+
+    # batch 1, one H200: Triton convolution templates (max-autotune) do not beat cuDNN's kernels
+    tuned = json.loads((root / "profile-cifar-b1-autotune-h200.json").read_text())
+    by = {c["options"].get("compile_mode", "default") + ":" + c["precision"]: c["summary"] for c in tuned["configs"]}
+    assert by["max-autotune-no-cudagraphs:fp16"]["gpu_busy_us"] > by["default:fp16"]["gpu_busy_us"]
