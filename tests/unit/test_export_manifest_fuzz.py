@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import random
 
 import pytest
+
+import fuzz_helpers as fuzz
 
 from edgebench.export import manifest
 
@@ -21,52 +22,17 @@ GOOD = {"schema": "edgebench.manifest", "schema_version": 1, "created": "2026-11
 JUNK = [None, 0, -1, 1.5, True, "", "x", [], {}, [1, 2], {"a": 1}, float("nan")]
 
 
-def _paths(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
-def _set(doc, path, value):
-    target = doc
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-
-
-def _delete(doc, path):
-    target = doc
-    for key in path[:-1]:
-        target = target[key]
-    del target[path[-1]]
-
-
 def malformed(n: int = 240):
-    rng = random.Random(13)
-    paths = [p for p in _paths(GOOD) if p]
-    required = [p for p in paths if p in (("schema",), ("schema_version",), ("artifacts",)) or
+    all_paths = [p for p in fuzz.paths(GOOD) if p]
+    required = [p for p in all_paths if p in (("schema",), ("schema_version",), ("artifacts",)) or
                 (len(p) == 3 and p[0] == "artifacts" and p[2] in ("name", "format", "precision", "path", "status"))]
     out = ["", "{", "[]", "null", "42", '"text"', "{\"schema\": \"edgebench.manifest\"}", "\x00\x01", "[" * 5000]
     for p in required:  # every required field missing
         d = copy.deepcopy(GOOD)
-        _delete(d, p)
+        del fuzz.parent(d, p)[p[-1]]
         out.append(json.dumps(d))
-    while len(out) < n:  # every field replaced by junk of the wrong type
-        d = copy.deepcopy(GOOD)
-        p = rng.choice(paths)
-        value = rng.choice(JUNK)
-        _set(d, p, value)
-        try:
-            manifest.Manifest.from_dict(json.loads(json.dumps(d)))
-            continue  # that junk happens to be valid there (e.g. null for an optional field)
-        except Exception:
-            pass
-        out.append(json.dumps(d))
-    return out
+    # then every field replaced by junk of the wrong type
+    return fuzz.one_field_broken(GOOD, all_paths, JUNK, manifest.Manifest.from_dict, n, seed=13, start=out)
 
 
 def test_two_hundred_malformed_manifests_give_manifest_errors(tmp_path):

@@ -2,14 +2,14 @@
 ResultsError with a message (200+ generated cases, no file changed), and the writer refuses a bad row."""
 from __future__ import annotations
 
-import copy
 import glob
 import hashlib
 import json
-import random
 from pathlib import Path
 
 import pytest
+
+import fuzz_helpers as fuzz
 
 from edgebench import results
 
@@ -39,39 +39,13 @@ def test_schema_v1_files_written_before_still_load(path):
     assert results.ResultsDocument.from_dict(typed.to_dict()) == typed
 
 
-def _paths(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
 def malformed(n: int = 240):
-    rng = random.Random(5)
     good = _good()
-    paths = [p for p in _paths(good) if p and p[0] not in ("environment", "suite", "model")]
+    candidates = [p for p in fuzz.paths(good) if p and p[0] not in ("environment", "suite", "model")]
     junk = [None, 0, -3, 2.5, True, "", "x", [], {}, ["a"], {"k": [1, "z"]}]
-    out = ["", "{", "[]", "null", "7", "\"s\"", "\xff\xfe", "[" * 5000, "{\"schema\": \"edgebench.results\"}"]
-    while len(out) < n:
-        d = copy.deepcopy(good)
-        p = rng.choice(paths)
-        target = d
-        for key in p[:-1]:
-            target = target[key]
-        if rng.random() < 0.25 and isinstance(target, dict):
-            del target[p[-1]]
-        else:
-            target[p[-1]] = rng.choice(junk)
-        try:
-            results.ResultsDocument.from_dict(json.loads(json.dumps(d)))
-            continue  # still valid (an optional field set to null, say)
-        except Exception:
-            pass
-        out.append(json.dumps(d))
-    return out
+    start = ["", "{", "[]", "null", "7", "\"s\"", "\xff\xfe", "[" * 5000, "{\"schema\": \"edgebench.results\"}"]
+    return fuzz.one_field_broken(good, candidates, junk, results.ResultsDocument.from_dict, n, seed=5,
+                                 delete_share=0.25, start=start)
 
 
 def test_two_hundred_malformed_documents_give_results_errors(tmp_path):

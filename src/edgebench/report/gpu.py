@@ -19,11 +19,11 @@ batch means host<->device copies; otherwise the share of the compute floor (FLOP
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from edgebench.peaks import card_peaks
 from edgebench.report import fields
+from edgebench.report.format import num, sub
 
 TITLE = "GPU inference time"
 FASTER = 1.3  # "much faster" in the bound rule: 30% or more
@@ -32,28 +32,13 @@ BASELINE = ("torch", "fp32")  # the eager FP32 path of the first GPU run
 GAIN_BATCH = 64  # gains over the baseline are shown at batch 1 and at this batch (the issue's two points)
 
 
-def _num(x: Any) -> Optional[float]:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _get(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
 def _pct(x: float) -> str:
     return f"{x:.2f}%" if x < 1 else f"{x:.0f}%"
 
 
 def settings(row: Dict[str, Any]) -> Dict[str, Any]:
     """How a torch row was run: the settings its runtime recorded (extra.backend_versions.settings)."""
-    s = _get(row, "extra", "backend_versions", "settings")
+    s = sub(row, "extra", "backend_versions", "settings")
     return s if isinstance(s, dict) else {}
 
 
@@ -92,22 +77,22 @@ def _variant(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     by = {(r["scenario"], r.get("batch_size")): r for r in rows}
     any_row = rows[0]
     lat = by.get(("latency", 1)) or by.get(("throughput", 1))
-    tput = [r for r in rows if r["scenario"] == "throughput" and _num(r.get("throughput_ips"))]
+    tput = [r for r in rows if r["scenario"] == "throughput" and num(r.get("throughput_ips"))]
     best = max(tput, key=lambda r: r["throughput_ips"]) if tput else None
     test = next((r for r in rows if r["scenario"] == "testset"), None)
     s = settings(any_row)
     return {
         "backend": any_row["backend"], "precision": any_row["precision"], "how": _how(s), "settings": s,
-        "b1_ms": _num(_get(lat, "latency_ms", "median")), "b1_cv": _num(_get(lat, "latency_ms", "cv")),
-        "best_ips": _num(_get(best, "throughput_ips")), "best_batch": _get(best, "batch_size"),
-        "b64_ips": next((_num(r.get("throughput_ips")) for r in tput if r.get("batch_size") == GAIN_BATCH), None),
-        "delta_top1": _num(_get(any_row, "accuracy", "delta_top1")),
+        "b1_ms": num(sub(lat, "latency_ms", "median")), "b1_cv": num(sub(lat, "latency_ms", "cv")),
+        "best_ips": num(sub(best, "throughput_ips")), "best_batch": sub(best, "batch_size"),
+        "b64_ips": next((num(r.get("throughput_ips")) for r in tput if r.get("batch_size") == GAIN_BATCH), None),
+        "delta_top1": num(sub(any_row, "accuracy", "delta_top1")),
         "floor_pct": None, "floor_pct_b1": None, "tflops": None,
-        "testset_s": _num(_get(test, "testset", "avg_s")), "testset_batch": _get(test, "batch_size"),
-        "testset_min_s": _num(_get(test, "testset", "min_s")), "testset_max_s": _num(_get(test, "testset", "max_s")),
-        "top1": _num(_get(any_row, "accuracy", "top1")),
-        "max_logit_diff": _num(_get(any_row, "accuracy", "max_abs_logit_diff")),
-        "card": s.get("gpu_name"), "ips_by_batch": {r.get("batch_size"): _num(r.get("throughput_ips")) for r in tput},
+        "testset_s": num(sub(test, "testset", "avg_s")), "testset_batch": sub(test, "batch_size"),
+        "testset_min_s": num(sub(test, "testset", "min_s")), "testset_max_s": num(sub(test, "testset", "max_s")),
+        "top1": num(sub(any_row, "accuracy", "top1")),
+        "max_logit_diff": num(sub(any_row, "accuracy", "max_abs_logit_diff")),
+        "card": s.get("gpu_name"), "ips_by_batch": {r.get("batch_size"): num(r.get("throughput_ips")) for r in tput},
     }
 
 
@@ -147,8 +132,8 @@ def _cpu_rows(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             if r.get("scenario") == "testset" and not _is_gpu_row(r):
                 t = r.get("testset") or {}
                 out.append({"backend": r["backend"], "precision": r["precision"], "threads": r.get("threads"),
-                            "avg_s": _num(t.get("avg_s")), "min_s": _num(t.get("min_s")), "max_s": _num(t.get("max_s")),
-                            "repeats": t.get("repeats"), "ips": _num(r.get("throughput_ips")),
+                            "avg_s": num(t.get("avg_s")), "min_s": num(t.get("min_s")), "max_s": num(t.get("max_s")),
+                            "repeats": t.get("repeats"), "ips": num(r.get("throughput_ips")),
                             "batch": r.get("batch_size")})
     return sorted(out, key=lambda c: (c["backend"], c["precision"], c["threads"] or 0))
 
@@ -161,12 +146,12 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
     for r in gpu_rows:
         groups.setdefault((r["backend"], r["precision"]), []).append(r)
     variants = [_variant(rows) for rows in groups.values()]
-    flops = _num(_get(docs[0], "model", "flops_per_image"))
-    gpus = [g for d in docs for g in (_get(d, "environment", "gpus") or [])]
+    flops = num(sub(docs[0], "model", "flops_per_image"))
+    gpus = [g for d in docs for g in (sub(d, "environment", "gpus") or [])]
     peaks = card_peaks(str(gpus[0].get("name", ""))) if gpus else None
     for v in variants:
         prec = "tf32" if v["settings"].get("tf32_effective") else v["precision"]
-        peak = _num(_get(peaks, "tflops", prec))
+        peak = num(sub(peaks, "tflops", prec))
         if flops and peak:
             v["peak_tflops"] = peak
             if v["best_ips"]:
@@ -210,7 +195,7 @@ def gpu_section(docs: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     models = [m for m in (_model(k, ds) for k, ds in by_model.items()) if m]
     cards, seen = [], set()
     for d in docs:
-        for g in _get(d, "environment", "gpus") or []:
+        for g in sub(d, "environment", "gpus") or []:
             name = str(g.get("name", ""))
             if name and name not in seen:
                 seen.add(name)

@@ -1,0 +1,56 @@
+"""Malformed hand-off files for the loaders' fuzz tests (manifest, results): a good document with one field
+at a time replaced by junk of the wrong type, or deleted, keeping only the ones the typed loader refuses."""
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any, Callable, Iterator, List, Sequence, Tuple
+
+Path = Tuple[Any, ...]
+
+
+def paths(obj: Any, prefix: Path = ()) -> Iterator[Path]:
+    """Every key path in a JSON document, the root () first."""
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from paths(v, prefix + (i,))
+
+
+def parent(doc: Any, path: Path) -> Any:
+    for key in path[:-1]:
+        doc = doc[key]
+    return doc
+
+
+def refused(from_dict: Callable[[Any], Any], doc: Any) -> bool:
+    """True when the typed loader refuses `doc` (after a JSON round trip, as a file would be read)."""
+    try:
+        from_dict(json.loads(json.dumps(doc)))
+    except Exception:
+        return True
+    return False
+
+
+def one_field_broken(good: Any, candidates: Sequence[Path], junk: Sequence[Any], from_dict: Callable[[Any], Any],
+                     n: int, seed: int, delete_share: float = 0.0, start: Sequence[str] = ()) -> List[str]:
+    """`start` plus documents (JSON text) until there are `n`: each `good` with one of `candidates` set to a
+    random `junk` value, or deleted (a `delete_share` of the time, where its parent is an object), and kept
+    only where `from_dict` refuses it (junk can be valid somewhere, e.g. null for an optional field)."""
+    rng = random.Random(seed)
+    out = list(start)
+    while len(out) < n:
+        d = copy.deepcopy(good)
+        p = rng.choice(list(candidates))
+        target = parent(d, p)
+        if delete_share and rng.random() < delete_share and isinstance(target, dict):
+            del target[p[-1]]
+        else:
+            target[p[-1]] = rng.choice(list(junk))
+        if refused(from_dict, d):
+            out.append(json.dumps(d))
+    return out
