@@ -217,7 +217,9 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
         res = get_launcher(target, image=image).launch(request)
     except (ValueError, LookupError, OSError, RuntimeError, LaunchError, DockerError) as exc:
         raise Exit(f"bench: {exc}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if getattr(exc, "reported", False):  # the harness has said what it kept and how to resume
+            raise Exit(code=130)
         raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
     # the harness's own summary ("wrote <results> ...; framework log: ...") has named the file: no second line
     if res.exit_code:

@@ -72,3 +72,25 @@ def test_missing_artifacts_is_one_message_for_every_launcher(tmp_path):
     for target in ("local", "x86-cpu"):
         with pytest.raises(FileNotFoundError, match="artifacts folder not found"):
             get_launcher(target).launch(req)
+
+
+@pytest.mark.parametrize("exc, message", [
+    (KeyboardInterrupt("signal 15"), "bench: interrupted; completed rows are in"),  # nothing said it yet
+    (None, None),  # the harness said what it kept and how to resume: exit 130, nothing said twice
+])
+def test_invoke_bench_says_interrupted_once(monkeypatch, tmp_path, exc, message):
+    import invoke
+    import tasks
+
+    from edgebench.bench.errors import BenchInterrupted
+    from edgebench import launchers
+
+    class Stopped:
+        def launch(self, request):
+            raise exc if exc is not None else BenchInterrupted(request.out)
+
+    monkeypatch.setattr(launchers, "get_launcher", lambda target, image=None: Stopped())
+    with pytest.raises(invoke.exceptions.Exit) as err:
+        tasks.bench(invoke.Context(), target="local", run="r", out=str(tmp_path / "r.json"), data="x.zip")
+    assert err.value.code == 130
+    assert (err.value.message is None) if message is None else err.value.message.startswith(message)

@@ -12,6 +12,12 @@ class BenchError(RuntimeError):
     The CLI maps it to EXIT_COULD_NOT_RUN and prints the message, never a traceback."""
 
 
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a sweep after the harness said what it kept and how to resume: callers
+    (invoke's bench task) exit 130 without saying it again."""
+    reported = True
+
+
 def free_bytes(path: Union[str, Path]) -> Optional[int]:
     p = Path(path)
     while not p.exists() and p != p.parent:

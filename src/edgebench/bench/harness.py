@@ -23,7 +23,7 @@ from edgebench import results
 from edgebench.bench import fingerprint, progress, reference, resume, rows
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.checks import UNVERIFIED, Provenance, check_out
-from edgebench.bench.errors import BenchError, free_bytes, write_error
+from edgebench.bench.errors import BenchError, BenchInterrupted, free_bytes, write_error
 from edgebench.bench.rounds import RoundSink, share_out
 from edgebench.bench.runner import GroupRunner
 from edgebench.contracts.vocabulary import CACHE_DIRNAME, ENGINE_CACHE_ENV
@@ -238,7 +238,7 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         _flush_quietly(writer)
         log(f"\ninterrupted: {len(writer.document['rows'])} completed rows kept in {out} (complete: false); "
             f"continue with --resume")
-        raise
+        raise BenchInterrupted(str(out)) from None
     except OSError as exc:
         raise _results_error(out, writer.document, exc) from None
     writer.document["wall_seconds"] = writer.document.get("wall_seconds", 0.0) + time.perf_counter() - t_start
