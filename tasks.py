@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 # TensorFlow's C++ INFO lines (oneDNN, CPU flags, "Executor start aborting ... not an error") are not the kit's
 # output; its warnings and errors still show. EDGEBENCH_TF_LOG_LEVEL=0 brings them back.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("EDGEBENCH_TF_LOG_LEVEL", "1"))
+from edgebench.util import tf_log_level  # noqa: E402  (after the path insert; stdlib only)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_log_level())
 
 DEFAULTS = {
     "run": "resnet34",            # artifacts/<run>/

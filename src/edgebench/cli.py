@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional
 
 from edgebench import __version__
+from edgebench.util import tf_log_level
 
 #: the subcommands' modules, in --help order; each has add_parser(sub). A new family adds one line here
 #: (the deploy family: "edgebench.deploy.cli").
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     # before any subcommand imports TensorFlow: its C++ INFO lines are not ours (EDGEBENCH_TF_LOG_LEVEL=0 keeps them)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("EDGEBENCH_TF_LOG_LEVEL", "1"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_log_level())
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

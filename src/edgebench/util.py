@@ -12,6 +12,13 @@ from typing import Any, BinaryIO, Iterator, Optional, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def tf_log_level() -> str:
+    """TF_CPP_MIN_LOG_LEVEL for TensorFlow as the kit runs it: $EDGEBENCH_TF_LOG_LEVEL, else the vocabulary's."""
+    from edgebench.contracts.vocabulary import TF_LOG_LEVEL, TF_LOG_LEVEL_ENV
+
+    return os.environ.get(TF_LOG_LEVEL_ENV, TF_LOG_LEVEL)
+
+
 def sha256_file(path: PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -19,8 +19,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-#: TensorFlow's C++ log level in children: 1 keeps its warnings (in the log file), drops INFO lines
-TF_LOG_LEVEL = "1"
+from edgebench.util import tf_log_level
 
 
 def die_with_parent() -> None:
@@ -53,7 +52,7 @@ def pin(threads: Optional[int]) -> Optional[List[int]]:
 
 def quiet(log_file: Optional[str]) -> None:
     """Send this process's stdout/stderr (file descriptors, so native libraries' output too) to `log_file`."""
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("EDGEBENCH_TF_LOG_LEVEL", TF_LOG_LEVEL)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = tf_log_level()
     if not log_file:
         return
     try:

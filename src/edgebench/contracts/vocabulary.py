@@ -65,6 +65,10 @@ CACHE_DIRNAME = ".edgebench-cache"
 #: environment variables naming the writable caches: decoded data, TensorRT engines
 DATA_CACHE_ENV = "EDGEBENCH_CACHE"
 ENGINE_CACHE_ENV = "EDGEBENCH_ENGINE_CACHE"
+#: TensorFlow's C++ log level the kit runs it at (1: warnings and errors, no INFO lines), and the variable that
+#: overrides it (EDGEBENCH_TF_LOG_LEVEL=0 brings the INFO lines back)
+TF_LOG_LEVEL = "1"
+TF_LOG_LEVEL_ENV = "EDGEBENCH_TF_LOG_LEVEL"
 
 #: a row whose coefficient of variation (std / mean of its raw latencies) exceeds this is flagged noisy
 NOISE_CV_LIMIT = 0.10
