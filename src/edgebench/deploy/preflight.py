@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from edgebench.deploy.inventory import Device
+from edgebench.docker.targets import machine_of
 
-ARCH_OF_PLATFORM = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm64/v8": "aarch64"}
 _L4T = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([0-9.]+)")
 GB = 1024 ** 3
 SEPARATOR = "\n--edgebench--\n"
@@ -89,7 +89,7 @@ def judge(check: DeviceCheck, device: Device, target: Any, image_bytes: Optional
           image_present: bool = False) -> DeviceCheck:
     """Add a problem for each way `target`'s image (of `image_bytes`) cannot run on this device."""
     check.image_bytes = image_bytes
-    want_arch = ARCH_OF_PLATFORM.get(target.platform, target.platform)
+    want_arch = machine_of(target.platform) or target.platform
     if check.arch and check.arch != want_arch:
         check.problems.append(f"architecture: the {target.name} image is {target.platform} ({want_arch}) but the "
                               f"device's engine is {check.arch}")
@@ -128,4 +128,4 @@ def table(checks: List[DeviceCheck]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows)
 
 
-__all__ = ["DeviceCheck", "probe", "judge", "table", "parse_l4t", "parse_df", "ARCH_OF_PLATFORM"]
+__all__ = ["DeviceCheck", "probe", "judge", "table", "parse_l4t", "parse_df"]

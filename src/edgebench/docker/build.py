@@ -23,7 +23,7 @@ from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
 from edgebench.docker.render import extra_requirements, render_dockerfile
 from edgebench import util
-from edgebench.docker.targets import Target, repo_root, load
+from edgebench.docker.targets import Target, load, platform_of_machine, repo_root
 
 LABEL_PREFIX = "io.edgebench."
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
@@ -157,8 +157,7 @@ def ensure_base_image(api: Any, base_image: str, *, platform: Optional[str], tar
 def daemon_platform(api: Any) -> str:
     """The engine's own os/arch (what a build stage runs natively), e.g. linux/amd64."""
     v = api.version()
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(v.get("Arch", ""), v.get("Arch", ""))
-    return f"{v.get('Os', 'linux')}/{arch}"
+    return platform_of_machine(v.get("Os", "linux"), v.get("Arch", ""))
 
 
 class _Progress:

@@ -32,7 +32,8 @@ SCHEMA: Dict[str, Tuple[Tuple[type, ...], bool, str]] = {
                                       "{base_image, glibc, apt_packages} (see CrossInstall)"),
 }
 CROSS_KEYS = {"base_image": str, "glibc": str, "apt_packages": list}
-_ARCH = {"arm64": "aarch64", "amd64": "x86_64"}  # Docker's arch -> the wheel tags' machine
+#: Docker's architecture -> the machine name (`uname -m`, the engine's Arch, the wheel tags'), the one table
+MACHINE_OF_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 def repo_root() -> Path:
@@ -60,7 +61,7 @@ class CrossInstall:
 
     def pip_platforms(self, platform: str) -> List[str]:
         """pip's `--platform` values for an image of `platform` (e.g. linux/arm64), newest glibc first."""
-        arch = _ARCH.get(_arch(platform), _arch(platform))
+        arch = machine_of(platform) or _arch(platform)
         minor = int(self.glibc.split(".")[1])
         return [f"manylinux_2_{n}_{arch}" for n in range(minor, 16, -1)] + [f"manylinux2014_{arch}"]
 
@@ -69,6 +70,17 @@ def _arch(platform: str) -> str:
     """linux/arm64/v8 -> arm64"""
     parts = platform.split("/")
     return parts[1] if len(parts) > 1 else platform
+
+
+def machine_of(platform: str) -> Optional[str]:
+    """linux/arm64(/v8) -> aarch64, linux/amd64 -> x86_64; None for an architecture not in MACHINE_OF_ARCH."""
+    return MACHINE_OF_ARCH.get(_arch(platform))
+
+
+def platform_of_machine(os_name: str, machine: str) -> str:
+    """The Docker platform of an engine that reports `os_name` and `machine` (x86_64 -> linux/amd64)."""
+    arch = {m: a for a, m in MACHINE_OF_ARCH.items()}.get(machine, machine)
+    return f"{os_name}/{arch}"
 
 
 def containers_dir() -> Path:
@@ -212,6 +224,7 @@ def _cross_problems(data: dict) -> List[str]:
         out.append(f"cross_install.glibc: {cross['glibc']!r} is not a glibc version like '2.36'")
     if data.get("python_env", "venv") != "venv":
         out.append("cross_install: needs python_env venv (the install stage builds the venv that the image copies)")
-    if _arch(data["platform"]) not in _ARCH:
-        out.append(f"cross_install: platform {data['platform']!r} has no wheel tag known here ({', '.join(_ARCH)})")
+    if machine_of(data["platform"]) is None:
+        out.append(f"cross_install: platform {data['platform']!r} has no wheel tag known here "
+                   f"({', '.join(MACHINE_OF_ARCH)})")
     return out
