@@ -264,3 +264,12 @@ def test_malformed_cross_install(tmp_path, text, expect):
     with pytest.raises(TargetError) as e:
         targets.load("t1", root=_write(tmp_path, "t1", text))
     assert expect in str(e.value) and "cross_install" in str(e.value)
+
+
+def test_one_architecture_table_both_ways():
+    from edgebench.docker import targets as tg
+
+    assert tg.machine_of("linux/arm64") == tg.machine_of("linux/arm64/v8") == "aarch64"
+    assert tg.machine_of("linux/amd64") == "x86_64" and tg.machine_of("linux/riscv64") is None
+    assert tg.platform_of_machine("linux", "x86_64") == "linux/amd64"
+    assert tg.platform_of_machine("linux", "aarch64") == "linux/arm64"
