@@ -27,15 +27,10 @@ VIEW_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Constant"
 
 
 def _shapes(model) -> Dict[str, List[int]]:
-    from onnx import shape_inference
+    """Inferred shapes (export.onnx_clean's), a symbolic dimension (the batch) counted as one."""
+    from edgebench.export.onnx_clean import static_shapes
 
-    inferred = shape_inference.infer_shapes(model)
-    out: Dict[str, List[int]] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        t = vi.type.tensor_type
-        if t.HasField("shape"):
-            out[vi.name] = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in t.shape.dim]
-    return out
+    return {name: [d if d and d > 0 else 1 for d in dims] for name, dims in static_shapes(model).items()}
 
 
 def layer_costs(model) -> List[Dict[str, Any]]:

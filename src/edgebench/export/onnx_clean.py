@@ -106,7 +106,7 @@ def _attrs(node) -> Dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _static_shapes(model) -> Dict[str, List[Optional[int]]]:
+def static_shapes(model) -> Dict[str, List[Optional[int]]]:
     """Inferred shapes: a dimension is its integer size, or None where it is symbolic (the batch)."""
     from onnx import shape_inference
 
@@ -279,10 +279,10 @@ def clean(model) -> Tuple[Any, CleanReport]:
     report = CleanReport(nodes_before=len(m.graph.node))
     gr = _Graph(m)
     for _ in range(4):  # each step can expose more of the others; converges in two rounds on tf2onnx graphs
-        shapes = _static_shapes(m)
+        shapes = static_shapes(m)
         step = _fold_constants(gr, shapes)
         gr.write_back()
-        shapes = _static_shapes(m)
+        shapes = static_shapes(m)
         r = _remove_identity_reshapes(gr, shapes)
         s = _squeeze_to_flatten(gr, shapes)
         b = _fold_batchnorms(gr)

@@ -52,13 +52,10 @@ def frameworks_to_log(log_file: Path) -> Iterator[Callable[[str], None]]:
     """Send file descriptors 1 and 2 (TensorFlow's C++ lines, absl's and ONNX Runtime's warnings, the
     quantizer's prints) to `log_file` for the duration; yields a writer to the original stderr for the kit's
     own lines. An unopenable log file leaves the output where it was."""
-    def to_stderr(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     try:
         fd = os.open(str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError:
-        yield to_stderr
+        yield _stderr
         return
     sys.stdout.flush()
     sys.stderr.flush()
