@@ -123,3 +123,11 @@ def test_partials_render_with_the_report_environment(section, template):
     assert "n/a: untrained" in text and "vs eager FP32 at b64" in text
     if template.endswith("html.j2"):
         assert "host&lt;-&gt;device copies" in text  # escaped, not raw markup
+
+
+def test_tf32_rows_are_held_to_the_tf32_peak():
+    from edgebench.peaks import arithmetic
+
+    assert arithmetic("fp32", {"tf32_effective": True}) == "tf32"
+    assert arithmetic("fp32", {"tf32_effective": False}) == arithmetic("fp32", None) == "fp32"
+    assert arithmetic("fp16", {}) == "fp16"

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from edgebench import runtimes
     from edgebench.bench import kernel_profile, roofline
     from edgebench.export.onnx_clean import clean
-    from edgebench.peaks import card_peaks
+    from edgebench.peaks import arithmetic, card_peaks
     from edgebench.util import sha256_file
 
     path = Path(args.artifacts) / "model.onnx"
@@ -92,13 +92,14 @@ def main(argv=None) -> int:
                 settings = rt.versions()["settings"]
             kernels = [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
                        if e.device_type == DeviceType.CUDA]
-            arithmetic = "tf32" if settings.get("tf32_effective") else precision
-            peak = (peaks.get("tflops") or {}).get(arithmetic)
+            held_to = arithmetic(precision, settings)
+            peak = (peaks.get("tflops") or {}).get(held_to)
             summary = kernel_profile.summarise(kernels, args.profile_calls, wall_ms, batch, conv_flops, peak)
             summary["verdict"] = kernel_profile.verdict(summary)
             if peak and peaks.get("bandwidth_gbs"):
-                summary["roofline"] = roofline.floors(costs, peak, peaks["bandwidth_gbs"], arithmetic, batch)
-                summary["share_of_peak"] = sum(c["flops"] for c in costs) * summary["images_per_s"] / (peak * 1e12)
+                summary["roofline"] = roofline.floors(costs, peak, peaks["bandwidth_gbs"], held_to, batch)
+                # achieved FLOP/s over peak = images/s over the compute floor's images/s
+                summary["share_of_peak"] = summary["images_per_s"] / summary["roofline"]["compute"]["images_per_s"]
             entry.update(timed_calls=n, summary=summary, settings=settings)
             print(f"[profile]   {wall_ms:.3f} ms a call, {summary['images_per_s']:.0f} img/s: {summary['verdict']}",
                   flush=True)

@@ -27,6 +27,7 @@ class RowBuilder:
                  machine_load: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         from edgebench import runtimes
         from edgebench.bench.floor import floor_for
+        from edgebench.peaks import arithmetic
 
         scenario, b = msg["scenario"], msg["batch_size"]
         tel = msg.get("telemetry") or {}
@@ -46,9 +47,9 @@ class RowBuilder:
         flops = self.model.get("flops_per_image")
         fields["gflops_achieved"] = flops * ips / 1e9 if flops and ips else None
         device = runtimes.get(group.backend).device
-        settings = (state["versions"] or {}).get("settings") if isinstance(state["versions"], dict) else None
-        arithmetic = "tf32" if (settings or {}).get("tf32_effective") else group.precision  # FP32 on TF32 cores
-        fields["floor"] = floor_for(self.env, device, arithmetic, group.threads, flops, self.model.get("params"),
+        versions = state["versions"] if isinstance(state["versions"], dict) else {}
+        fields["floor"] = floor_for(self.env, device, arithmetic(group.precision, versions.get("settings")),
+                                    group.threads, flops, self.model.get("params"),
                                     b, ips, measured=self.floors)
         cpu = tel.get("cpu_percent_mean")
         if device == "cpu" and group.threads and cpu is not None and cpu > group.threads * 100 * THREAD_SLACK:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgebench.peaks import card_peaks
+from edgebench.peaks import arithmetic, card_peaks
 from edgebench.report import fields
 from edgebench.report.format import num, sub
 
@@ -150,7 +150,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
     gpus = [g for d in docs for g in (sub(d, "environment", "gpus") or [])]
     peaks = card_peaks(str(gpus[0].get("name", ""))) if gpus else None
     for v in variants:
-        prec = "tf32" if v["settings"].get("tf32_effective") else v["precision"]
+        prec = arithmetic(v["precision"], v["settings"])
         peak = num(sub(peaks, "tflops", prec))
         if flops and peak:
             v["peak_tflops"] = peak
@@ -164,7 +164,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
     base = next((v for v in variants if (v["backend"], v["precision"]) == BASELINE), None)
     for v in variants:
         v["speedup_b1"] = base["b1_ms"] / v["b1_ms"] if base and base["b1_ms"] and v["b1_ms"] else None
-        v["speedup_b64"] = base["b64_ips"] and v["b64_ips"] and v["b64_ips"] / base["b64_ips"] or None
+        v["speedup_b64"] = v["b64_ips"] / base["b64_ips"] if base and base["b64_ips"] and v["b64_ips"] else None
         v["speedup_testset"] = (base["testset_s"] / v["testset_s"] if base and base["testset_s"] and v["testset_s"]
                                 else None)
         del v["settings"], v["ips_by_batch"]

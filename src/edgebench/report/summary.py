@@ -142,7 +142,7 @@ def highlights(view: DocView) -> List[str]:
         if fastest[0] is not best[0] and view.accuracy(fastest[0])[0] is None:
             text += f" Faster but accuracy not measured: {describe(*fastest)}."
     elif view.accuracy_na:
-        text = f"Fastest ({name}): {describe(*fastest)}; accuracy {view.accuracy_na.split(':')[0]} (untrained model)."
+        text = f"Fastest ({name}): {describe(*fastest)}; accuracy not applicable (untrained model)."
     else:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not measured."
     return [text]
