@@ -67,23 +67,27 @@ def _basic_block(x, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def _resnet(stage_blocks: Tuple[int, ...], stem: str, name: str, num_classes: int):
+def resnet(stage_blocks: Tuple[int, ...], stem: str, name: str, num_classes: int = NUM_CLASSES,
+           widths: Tuple[int, ...] = (64, 128, 256, 512)):
+    """A ResNet of basic blocks: `stage_blocks` blocks per stage at `widths` channels (the stem at the first),
+    with the `imagenet` (7x7/2 conv + 3x3/2 max-pool) or `cifar` (3x3/1 conv) stem. The registered models use
+    the standard widths; smaller ones serve tests that run under emulation."""
     import tensorflow as tf
     from tensorflow.keras import layers
 
     inputs = tf.keras.Input(shape=INPUT_SHAPE, name=INPUT_NAME, dtype="float32")
     x = layers.Normalization(mean=list(CIFAR10_MEAN), variance=[s * s for s in CIFAR10_STD], name="normalize")(inputs)
     if stem == "imagenet":
-        x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",
+        x = layers.Conv2D(widths[0], 7, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",
                           name="stem_conv")(x)
     else:
-        x = layers.Conv2D(64, 3, strides=1, padding="same", use_bias=False, kernel_initializer="he_normal",
+        x = layers.Conv2D(widths[0], 3, strides=1, padding="same", use_bias=False, kernel_initializer="he_normal",
                           name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     if stem == "imagenet":
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    for stage, (blocks, filters) in enumerate(zip(stage_blocks, (64, 128, 256, 512)), start=1):
+    for stage, (blocks, filters) in enumerate(zip(stage_blocks, widths), start=1):
         for b in range(blocks):
             stride = 2 if (b == 0 and stage > 1) else 1
             x = _basic_block(x, filters, stride, name=f"s{stage}b{b + 1}")
@@ -94,17 +98,17 @@ def _resnet(stage_blocks: Tuple[int, ...], stem: str, name: str, num_classes: in
 
 @register("resnet34", "ResNet34, original ImageNet stem (7x7/2 conv + 3x3/2 max-pool)", stem="imagenet")
 def resnet34(num_classes: int = NUM_CLASSES):
-    return _resnet((3, 4, 6, 3), "imagenet", "resnet34", num_classes)
+    return resnet((3, 4, 6, 3), "imagenet", "resnet34", num_classes)
 
 
 @register("resnet34-cifar", "ResNet34, CIFAR stem (3x3/1 conv, no pool): the seed study's model", stem="cifar")
 def resnet34_cifar(num_classes: int = NUM_CLASSES):
-    return _resnet((3, 4, 6, 3), "cifar", "resnet34_cifar", num_classes)
+    return resnet((3, 4, 6, 3), "cifar", "resnet34_cifar", num_classes)
 
 
 @register("resnet18", "ResNet18, original ImageNet stem (small, for quick tests)", stem="imagenet")
 def resnet18(num_classes: int = NUM_CLASSES):
-    return _resnet((2, 2, 2, 2), "imagenet", "resnet18", num_classes)
+    return resnet((2, 2, 2, 2), "imagenet", "resnet18", num_classes)
 
 
 def count_flops(model) -> Dict[str, int]:

@@ -97,28 +97,18 @@ def test_arm64_image_keeps_no_ca_and_records_its_packages(arm64_image):
 
 @pytest.fixture(scope="module")
 def tiny_model_path(tmp_path_factory):
-    """A small residual CNN with the kit models' input, normalisation, blocks and head (seeded random weights).
+    """A two-stage ResNet at 16/32 channels from the kit's own builder (models.resnet; seeded random weights).
 
     Under qemu every FLOP is emulated (ResNet18 ran at about 5 img/s here), and this test checks that the image
-    runs the benchmark and that its results render, not how fast an Arm CPU is: at 1/17 of ResNet18's FLOPs the
-    reference pass and both test-set passes take seconds instead of 1.5 minutes."""
+    runs the benchmark and that its results render, not how fast an Arm CPU is: a small fraction of ResNet18's
+    FLOPs makes the reference pass and both test-set passes take seconds instead of 1.5 minutes."""
     pytest.importorskip("tensorflow")
     import tensorflow as tf
-    from tensorflow.keras import layers
 
     from edgebench import models
 
     tf.random.set_seed(7)
-    inputs = tf.keras.Input(shape=models.INPUT_SHAPE, name=models.INPUT_NAME, dtype="float32")
-    x = layers.Normalization(mean=list(models.CIFAR10_MEAN), variance=[s * s for s in models.CIFAR10_STD],
-                             name="normalize")(inputs)
-    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.ReLU(name="stem_relu")(x)
-    x = models._basic_block(x, 16, 1, name="s1b1")
-    x = models._basic_block(x, 32, 2, name="s2b1")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    model = tf.keras.Model(inputs, layers.Dense(models.NUM_CLASSES, name="logits")(x), name="tiny-resnet")
+    model = models.resnet((1, 1), "imagenet", "tiny-resnet", widths=(16, 32))
     path = tmp_path_factory.mktemp("tiny-model") / "model.keras"
     model.save(path)
     return path
