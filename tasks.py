@@ -135,7 +135,7 @@ FLEET_HELP = {
 @task(help=dict(FLEET_HELP, json="print JSON instead of the table"))
 def devices(c, inventory=None, devices="all", json=False):
     """Preflight every device: reachable, Docker, arch, L4T, runtimes, free disk, power mode."""
-    from edgebench.deploy.cli import run_devices
+    from edgebench.cli.deploy import run_devices
 
     _deploy_call(run_devices, inventory, devices, json, config_value=_opt(c, "inventory", None))
 
@@ -145,7 +145,7 @@ def devices(c, inventory=None, devices="all", json=False):
                 lock="lock file (default images.lock.json)"))
 def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock=None):
     """Push a built image to the registry by digest and record it in images.lock.json."""
-    from edgebench.deploy.cli import run_publish
+    from edgebench.cli.deploy import run_publish
 
     _deploy_call(run_publish, target, inventory, registry, image, lock, config_value=_opt(c, "inventory", None))
 
@@ -155,7 +155,7 @@ def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock
                 serial="one device at a time", lock="lock file (default images.lock.json)"))
 def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=None, lock=None):
     """Put the image on each device: registry pull by digest, or docker save streamed into docker load over SSH."""
-    from edgebench.deploy.cli import run_deploy
+    from edgebench.cli.deploy import run_deploy
 
     _deploy_call(run_deploy, inventory, devices, image, via, serial, lock, config_value=_opt(c, "inventory", None))
 
@@ -166,7 +166,7 @@ def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=Non
                 suite="the original suite file, when the result's own copy cannot be rebuilt"))
 def reproduce(c, results, run=None, devices=None, data=None, inventory=None, serial=False, suite=None):
     """Re-run RESULTS.json in the identical image (digest) with the same artifacts, then compare the two."""
-    from edgebench.deploy.cli import run_reproduce
+    from edgebench.cli.deploy import run_reproduce
 
     _deploy_call(run_reproduce, results, str(_run_dir(c, run)), inventory, devices, _opt(c, "data", data),
                  str(ROOT / _opt(c, "results", None)), str(ROOT / _opt(c, "reports", None)), serial,
@@ -212,7 +212,7 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
                                reference=reference or REFERENCE_BACKEND, resume=resume, force=force,
                                allow_unverified=allow_unverified)
         if devices:  # the fleet: results/<run>-<device>.json per device, a summary, failures per device
-            from edgebench.deploy.cli import run_bench
+            from edgebench.cli.deploy import run_bench
 
             return _deploy_call(run_bench, request.with_paths(out=str(fleet_out)), inventory, devices, serial,
                                 config_value=_opt(c, "inventory", None))

@@ -12,7 +12,7 @@ Layout (schema "edgebench.results", version 1):
       "created": ISO-8601 UTC, "kit": {"version", "git_revision"},
       "device": name given by the user ("local", "orin-nano-01", ...),
       "imported": null | {"source": text, "note": text}       # transcribed measurements, not ours
-      "environment": fingerprint (edgebench.bench.fingerprint.collect()),
+      "environment": fingerprint (edgebench.machine.fingerprint.collect()),
       "model": {"name", "path", "sha256", "flops_per_image", "macs_per_image", "params"},
       "suite": the suite that was run,
       "complete": false while the sweep runs, true at its end,

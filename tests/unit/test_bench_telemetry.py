@@ -1,8 +1,9 @@
 import threading
 import time
 
-from edgebench.bench import fingerprint, floor
-from edgebench.bench.telemetry import Sampler, parse_tegrastats
+from edgebench.bench import floor
+from edgebench.machine import fingerprint
+from edgebench.machine.telemetry import Sampler, parse_tegrastats
 
 # A tegrastats line as JetPack 5.1 prints it on an Orin Nano
 ORIN = ("RAM 2448/7620MB (lfb 1x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@1510,1%@1510,0%@1510,0%@1510,off,"

@@ -43,9 +43,17 @@ def test_every_family_registers_through_its_own_add_parser():
     from edgebench import cli
 
     for module in cli.FAMILIES:
+        assert module.startswith("edgebench.cli."), module  # all command-line code lives in one package
         assert callable(importlib.import_module(module).add_parser), module
-    text = (REPO / "src" / "edgebench" / "cli.py").read_text()
+    text = (REPO / "src" / "edgebench" / "cli" / "__init__.py").read_text()
     assert "not landed" not in text and "ModuleNotFoundError" not in text  # no silent fallback
+
+
+def test_argparse_lives_only_in_the_cli_package():
+    src = REPO / "src" / "edgebench"
+    users = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                   if "import argparse" in p.read_text() and p.parent.name != "cli")
+    assert users == [], f"argparse outside edgebench/cli/: {users}"
 
 
 def test_env_is_fast_and_imports_no_framework_without_check():

@@ -54,7 +54,7 @@ def test_targets_know_exactly_the_vocabulary_backends():
 
 def test_no_module_in_my_areas_respells_the_shared_facts():
     """The input shape, input name and class count are spelled only in the vocabulary."""
-    mine = ["models.py", "train.py", "results.py", "cli.py", "export", "engines", "runtimes/base.py",
+    mine = ["models.py", "train.py", "results.py", "cli", "export", "engines", "runtimes/base.py",
             "runtimes/tensorrt.py", "runtimes/tflite.py", "runtimes/__init__.py", "docker/targets.py"]
     files = []
     for m in mine:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgebench.export import cli
+from edgebench.cli import export as cli
 
 
 def _parse(argv):

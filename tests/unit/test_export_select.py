@@ -38,7 +38,7 @@ def test_every_exporter_class_resolves():
 
 
 def test_importing_the_package_imports_no_framework():
-    code = ("import sys, edgebench.export, edgebench.export.cli, edgebench.export.tensorrt, "
+    code = ("import sys, edgebench.export, edgebench.cli.export, edgebench.export.tensorrt, "
             "edgebench.export.onnx_int8, edgebench.export.tflite, edgebench.export.onnx;"
             "bad=[m for m in ('tensorflow','tf2onnx','onnxruntime','tensorrt','onnx') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")

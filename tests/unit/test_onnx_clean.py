@@ -1,4 +1,4 @@
-"""ONNX cleaning (export/onnx_clean.py) on small graphs built with the patterns tf2onnx leaves in the kit's
+"""ONNX cleaning (onnxgraph/clean.py) on small graphs built with the patterns tf2onnx leaves in the kit's
 ResNet34 exports: identity Reshapes around stage-4 BatchNorms, Squeeze with opset-13 axes, Constant nodes.
 Checked with ONNX Runtime on the CPU: the cleaned graph computes what the original did."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from edgebench.export.onnx_clean import OnnxCleanError, clean, clean_file, dynamic_ops  # noqa: E402
+from edgebench.onnxgraph.clean import OnnxCleanError, clean, clean_file, dynamic_ops  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 from test_onnx_clean import tf2onnx_like
 
-from edgebench.bench import kernel_profile, roofline
-from edgebench.export.onnx_clean import clean
+from edgebench.onnxgraph import roofline
+
+# the kernel-profile summary is the GPU study's tool (tools/gpu-study/kernel_profile.py), not the package's
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "gpu-study"))
+import kernel_profile  # noqa: E402
+from edgebench.onnxgraph.clean import clean
 
 onnx = pytest.importorskip("onnx")
 

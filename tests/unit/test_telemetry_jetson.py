@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgebench.bench import telemetry as tm
+from edgebench.machine import telemetry as tm
 
 TEGRA_IDLE = ("11-26-2026 10:00:00 RAM 2270/7620MB (lfb 1017x4MB) SWAP 0/3810MB (cached 0MB) "
               "CPU [2%@1510,0%@1510,1%@1510,0%@1510,0%@1510,0%@1510] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[624] "

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from edgebench import results
-from edgebench.bench import calibrate, floor, machine, resume, rows, suite as suite_mod
+from edgebench.bench import calibrate, floor, resume, rows, suite as suite_mod
+from edgebench.machine import load as machine
 from edgebench.bench.checks import Provenance, check_out
 from edgebench.bench.errors import BenchError, write_error
 from edgebench.bench.harness import save_test_arrays
@@ -244,7 +245,7 @@ def test_first_hour_container_output_shows_host_paths(tmp_path):
 
 
 def test_first_hour_fingerprint_imports_no_framework():
-    code = ("import sys; from edgebench.bench import fingerprint; fingerprint.collect(); "
+    code = ("import sys; from edgebench.machine import fingerprint; fingerprint.collect(); "
             "print([m for m in ('tensorflow', 'onnxruntime', 'torch', 'tensorrt', 'docker') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src")))

@@ -6,8 +6,8 @@
 Each CONFIG is backend:precision:batch[:option=value...] (the backend's suite options). For each: the kit's
 runtime (edgebench.runtimes) loads model.onnx, warms up, times calls on one random batch for about a second
 (wall time a call), then records `--profile-calls` calls with torch.profiler and summarises the device
-activity (edgebench.bench.kernel_profile) next to the per-layer roofline of the cleaned graph at that batch
-and precision (edgebench.bench.roofline) and the card's peaks (reference/gpu-peaks.json). The JSON is
+activity (kernel_profile.py beside this script) next to the per-layer roofline of the cleaned graph at that batch
+and precision (edgebench.onnxgraph.roofline) and the card's peaks (reference/gpu-peaks.json). The JSON is
 rewritten after every configuration, so a run cut short keeps what it measured.
 """
 from __future__ import annotations
@@ -56,8 +56,9 @@ def main(argv=None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from edgebench import runtimes
-    from edgebench.bench import kernel_profile, roofline
-    from edgebench.export.onnx_clean import clean
+    import kernel_profile  # beside this script
+    from edgebench.onnxgraph import roofline
+    from edgebench.onnxgraph.clean import clean
     from edgebench.peaks import arithmetic, card_peaks
     from edgebench.util import sha256_file
 

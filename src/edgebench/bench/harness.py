@@ -20,7 +20,8 @@ import numpy as np
 
 from edgebench import data as data_mod
 from edgebench import results
-from edgebench.bench import fingerprint, progress, reference, resume, rows
+from edgebench.bench import progress, reference, resume, rows
+from edgebench.machine import fingerprint
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.checks import UNVERIFIED, Provenance, check_out
 from edgebench.bench.errors import BenchError, BenchInterrupted, free_bytes, write_error

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from edgebench import results
-from edgebench.bench import child, machine, scenarios
+from edgebench.bench import child, scenarios
+from edgebench.machine import load as machine
 from edgebench.bench.rows import RowBuilder, describe, threads_label
 from edgebench.bench.suite import Group
 from edgebench.contracts.vocabulary import NUM_CLASSES
@@ -33,7 +34,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, ref: Optional[np.ndarray])
 
 
 def _sampled(fn, images: int, gpu: bool = True):
-    from edgebench.bench.telemetry import Sampler
+    from edgebench.machine.telemetry import Sampler
 
     with Sampler(gpu=gpu) as sampler:
         value = fn()

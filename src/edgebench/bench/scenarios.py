@@ -151,7 +151,7 @@ def accuracy_batch(scenarios: Dict[str, Dict[str, Any]]) -> int:
 def bare_loop_overhead(rt, xb: np.ndarray, harness_ms: List[float], blocks: int = 4) -> Dict[str, float]:
     """Harness cost: the harness's own loop (a clock read per call, the telemetry thread running) against
     a bare loop of the same calls, interleaved in blocks so that drifts of the machine hit both alike."""
-    from edgebench.bench.telemetry import Sampler
+    from edgebench.machine.telemetry import Sampler
 
     per_block = max(5, len(harness_ms) // blocks)
     rule = StopRule(min_iterations=per_block, min_seconds=0.0, max_iterations=per_block)

@@ -147,7 +147,7 @@ class ContainerLauncher(Launcher):
         info = inspect(api, image)
         inner, binds = mounts_for(request)
         if self.target.gpu == "nvidia-runtime":  # a Jetson: its board state from the host's files, read-only
-            from edgebench.bench.telemetry import jetson_mounts
+            from edgebench.machine.telemetry import jetson_mounts
 
             binds.update({h: {"bind": c, "mode": m} for h, c, m in jetson_mounts()})
         env = image_environment(image, info, self.target.name)

@@ -9,7 +9,7 @@ from edgebench.report.stats import rate
 from edgebench.report.views import DocView, config_label
 
 SUMMARY_KEYS = (
-    # edgebench.bench.fingerprint.collect() keys first, then plain names (imported files)
+    # edgebench.machine.fingerprint.collect() keys first, then plain names (imported files)
     ("jetson.model", "Device"), ("device_model", "Device"), ("hostname", "Host"),
     ("cpu.model", "CPU"), ("cpu_model", "CPU"), ("cpu.arch", "Architecture"), ("machine", "Architecture"),
     ("cpu.physical_cores", "CPU cores"), ("cpu_count", "CPU cores"), ("cpu.usable_cores", "Usable cores"),

@@ -1,4 +1,4 @@
-"""PyTorch backends: model.onnx, cleaned (export/onnx_clean.py) and converted with onnx2torch, run on a GPU.
+"""PyTorch backends: model.onnx, cleaned (onnxgraph/clean.py) and converted with onnx2torch, run on a GPU.
 
 For the GPU inference-time study (H100/H200, later the Orin's GPU). Input stays NHWC float32 0..255 (the
 converted graph keeps the ONNX model's layout); logits come back to the host, so `infer` is synchronous.
@@ -165,7 +165,7 @@ class TorchFromOnnx(Runtime):
         dims = proto.graph.output[0].type.tensor_type.shape.dim
         self.n_classes = int(dims[-1].dim_value) if dims and dims[-1].dim_value else NUM_CLASSES
         if s["clean"]:
-            from edgebench.export.onnx_clean import clean
+            from edgebench.onnxgraph.clean import clean
 
             proto, report = clean(proto)
             self.applied["onnx_clean"] = report.to_dict()

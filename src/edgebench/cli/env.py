@@ -23,7 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from edgebench import runtimes
-    from edgebench.bench import fingerprint
+    from edgebench.machine import fingerprint
     from edgebench.contracts.vocabulary import BACKENDS
 
     info = fingerprint.collect()

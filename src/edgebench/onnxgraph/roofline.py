@@ -27,8 +27,8 @@ VIEW_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Constant"
 
 
 def _shapes(model) -> Dict[str, List[int]]:
-    """Inferred shapes (export.onnx_clean's), a symbolic dimension (the batch) counted as one."""
-    from edgebench.export.onnx_clean import static_shapes
+    """Inferred shapes (onnxgraph.clean's), a symbolic dimension (the batch) counted as one."""
+    from edgebench.onnxgraph.clean import static_shapes
 
     return {name: [d if d and d > 0 else 1 for d in dims] for name, dims in static_shapes(model).items()}
 

@@ -102,7 +102,7 @@ def jetson_info() -> Optional[Dict[str, object]]:
     info["nvpmodel"] = _run(["nvpmodel", "-q"])
     clocks = _run(["jetson_clocks", "--show"])
     info["jetson_clocks"] = clocks
-    from edgebench.bench.telemetry import board_state  # power mode, clocks, temps, host L4T, warnings
+    from edgebench.machine.telemetry import board_state  # power mode, clocks, temps, host L4T, warnings
 
     info["state"] = board_state(run=_run)
     return info

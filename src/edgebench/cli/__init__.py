@@ -17,14 +17,14 @@ from edgebench import __version__
 from edgebench.util import tf_log_level
 
 #: the subcommands' modules, in --help order; each has add_parser(sub). A new family adds one line here
-#: (the deploy family: "edgebench.deploy.cli").
+#: (the deploy family: "edgebench.cli.deploy").
 FAMILIES = (
-    "edgebench.train_cli",      # train, models
-    "edgebench.export.cli",     # export
-    "edgebench.bench.cli",      # bench
-    "edgebench.report_cli",     # report
-    "edgebench.env_cli",        # env
-    "edgebench.deploy.cli",     # devices, publish, deploy, reproduce
+    "edgebench.cli.train",      # train, models
+    "edgebench.cli.export",     # export
+    "edgebench.cli.bench",      # bench
+    "edgebench.cli.report",     # report
+    "edgebench.cli.env",        # env
+    "edgebench.cli.deploy",     # devices, publish, deploy, reproduce
 )
 
 
