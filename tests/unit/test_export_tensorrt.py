@@ -160,26 +160,67 @@ def test_trtexec_build_command_for_tensorrt_85_and_10():
         trtexec.build_command("m.onnx", "e", "fp16", (8, 4, 2))
 
 
-def test_trtexec_load_command_and_summary_parsing():
-    argv = trtexec.load_command("/c/e.engine", 64, use_cuda_graph=True)
+DATA = eng.Path(__file__).parent / "data" / "jetson"
+
+
+def test_trtexec_load_command_and_times_parsing():
+    """--exportTimes in TensorRT's own format (sampleReporting.cpp exportJSONTrace, 8.5-10: one object per
+    inference, warm-up included): the summary is computed from it the way trtexec's report does."""
+    argv = trtexec.load_command("/c/e.engine", 64, use_cuda_graph=True, export_times="/t/times.json",
+                                export_profile="/t/profile.json")
     assert "--loadEngine=/c/e.engine" in argv and "--shapes=image:64x32x32x3" in argv and "--useCudaGraph" in argv
+    assert "--exportTimes=/t/times.json" in argv and "--exportProfile=/t/profile.json" in argv
+    assert "--separateProfileRun" in argv
     with pytest.raises(ValueError):
         trtexec.load_command("e", 0)
-    out = """[11/26/2026-18:00:00] [I] === Performance summary ===
-[11/26/2026-18:00:00] [I] Throughput: 812.345 qps
-[11/26/2026-18:00:00] [I] Latency: min = 1.20 ms, max = 2.5 ms, mean = 1.3 ms, median = 1.29 ms, percentile(90%) = 1.4 ms, percentile(95%) = 1.45 ms, percentile(99%) = 1.9 ms
-[11/26/2026-18:00:00] [I] Enqueue Time: min = 0.1 ms, max = 0.3 ms, mean = 0.12 ms, median = 0.11 ms, percentile(90%) = 0.13 ms, percentile(95%) = 0.14 ms, percentile(99%) = 0.2 ms
-[11/26/2026-18:00:00] [I] GPU Compute Time: min = 1.1 ms, max = 2.2 ms, mean = 1.2 ms, median = 1.19 ms, percentile(90%) = 1.25 ms, percentile(95%) = 1.3 ms, percentile(99%) = 1.6 ms
-[11/26/2026-18:00:00] [I] Total Host Walltime: 3.0 s
-"""
-    s = trtexec.parse_summary(out)
-    assert s["throughput_qps"] == pytest.approx(812.345)
-    assert s["gpu_compute_ms"] == {"min": 1.1, "max": 2.2, "mean": 1.2, "median": 1.19, "p90": 1.25, "p95": 1.3,
-                                   "p99": 1.6}
-    assert s["latency_ms"]["p99"] == 1.9 and s["enqueue_ms"]["mean"] == 0.12
-    assert trtexec.images_per_second(s, 64) == pytest.approx(64 * 1000 / 1.2)
-    with pytest.raises(ValueError, match="(?s)GPU Compute Time.*deserialization failed"):
-        trtexec.parse_summary("[E] Error[1]: engine deserialization failed")
+    s = trtexec.parse_times(DATA / "trtexec-times.json", warmup_ms=1.0)
+    assert s["count"] == 5  # the first inference (compute began at 0.93 ms) is warm-up
+    assert s["gpu_compute_ms"]["min"] == pytest.approx(1.10) and s["gpu_compute_ms"]["max"] == pytest.approx(1.60)
+    assert s["gpu_compute_ms"]["mean"] == pytest.approx((1.10 + 1.20 + 1.25 + 1.30 + 1.60) / 5)
+    assert s["gpu_compute_ms"]["median"] == pytest.approx(1.25)
+    assert s["gpu_compute_ms"]["p99"] == pytest.approx(1.60) and s["gpu_compute_ms"]["p90"] == pytest.approx(1.60)
+    hundred = [float(i) for i in range(1, 101)]  # trtexec's float32 rule: p90 of 1..100 is 90, p99 is 100
+    assert (trtexec._percentile(hundred, 90), trtexec._percentile(hundred, 99)) == (90.0, 100.0)
+    assert s["enqueue_ms"]["max"] == pytest.approx(0.2)
+    assert s["throughput_qps"] == pytest.approx(5 * 1000 / (10.35 - 2.0))
+    assert trtexec.images_per_second(s, 64) == pytest.approx(64 * 1000 / s["gpu_compute_ms"]["mean"])
+    assert trtexec.parse_times(DATA / "trtexec-times.json")["count"] == 6
+    with pytest.raises(ValueError, match="no inference after"):
+        trtexec.parse_times(DATA / "trtexec-times.json", warmup_ms=1e6)
+    with pytest.raises(ValueError, match="lacks 'computeMs'"):
+        trtexec.parse_times([{"startComputeMs": 1, "startEnqMs": 0}])
+    with pytest.raises(ValueError, match="wrote no --exportTimes file"):
+        trtexec.parse_times(DATA / "absent.json")
+    prof = trtexec.parse_profile(DATA / "trtexec-profile.json")
+    assert prof["count"] == 120 and prof["layers"][0]["name"].startswith("StatefulPartitionedCall")
+    assert sum(x["percent"] for x in prof["layers"]) == pytest.approx(100.0, abs=0.2)
+
+
+def test_one_tf32_policy_and_one_timing_cache_for_both_builders():
+    """trtexec turns TF32 on by default, Polygraphy's CreateConfig turns it off: both are told the same."""
+    opts = eng.build_options(precision="fp32")
+    argv = trtexec.build_command_for(opts, "m.onnx", "e.engine", "8.5.2.2", timing_cache="/c/timing.cache")
+    assert "--noTF32" in argv and "--timingCacheFile=/c/timing.cache" in argv
+    on = trtexec.build_command_for(eng.build_options(precision="fp32", tf32=True), "m.onnx", "e", "8.5.2.2")
+    assert "--noTF32" not in on and not any(a.startswith("--timingCacheFile") for a in on)
+    assert eng.cache_key(SHA, FACTS, "fp32", (1, 64, 256), eng.key_extra(opts)) != \
+        eng.cache_key(SHA, FACTS, "fp32", (1, 64, 256), eng.key_extra(eng.build_options(tf32=True)))
+    assert eng.build_settings(eng.build_options(tf32=True), FACTS)["tf32_effective"] is True
+    assert eng.build_settings(eng.build_options(precision="fp16", tf32=True), FACTS)["tf32_effective"] is False
+    volta = eng.DeviceFacts(**dict(FACTS.to_dict(), compute_capability="7.2"))  # Xavier: no TF32 cores
+    assert eng.build_settings(eng.build_options(tf32=True), volta)["tf32_effective"] is False
+    with pytest.raises(ValueError, match="tf32"):
+        eng.build_options(tf32="yes")
+    int8 = trtexec.build_command_for(eng.build_options(precision="int8", int8_fp16_fallback=False), "m", "e", "8.5")
+    assert "--int8" in int8 and "--fp16" not in int8
+
+
+def test_timing_cache_is_per_machine_not_per_model_or_precision():
+    name = eng.timing_cache_filename(FACTS)
+    assert name == eng.timing_cache_filename(FACTS.to_dict()) and name.startswith("timing-orin-")
+    for field, value in (("trt_version", "8.6.1"), ("cuda_runtime", "11.8"), ("cudnn", "8.9.0"),
+                         ("device_model", "NVIDIA Jetson AGX Orin")):
+        assert eng.timing_cache_filename(dict(FACTS.to_dict(), **{field: value})) != name, field
 
 
 def _fake_cuda(monkeypatch, init_error: int = 0):
@@ -199,7 +240,7 @@ def test_init_cuda_really_calls_cuinit(monkeypatch):
     _fake_cuda(monkeypatch)
     assert eng.init_cuda() == "Orin"
     _fake_cuda(monkeypatch, init_error=100)  # CUDA_ERROR_NO_DEVICE
-    with pytest.raises(RuntimeError, match="CUDA call failed: 100"):
+    with pytest.raises(eng.CudaError, match="CUDA call failed: 100"):
         eng.init_cuda()
 
 
@@ -296,16 +337,24 @@ def test_engine_build_and_cache_reuse(tmp_path):
         assert again == first and first.stat().st_mtime_ns == mtime  # reused, not rebuilt
 
 
-def test_trtexec_crosscheck_runs_the_binary_and_parses_it(tmp_path):
-    """The cross-check's process handling, with a stand-in trtexec script (no TensorRT here)."""
+def test_trtexec_crosscheck_runs_the_binary_and_reads_its_json(tmp_path):
+    """The cross-check's process handling, with a stand-in trtexec script (no TensorRT here) that writes the
+    real --exportTimes / --exportProfile files where it is told to."""
     fake = tmp_path / "trtexec"
-    fake.write_text("#!/bin/sh\necho \"[I] args: $*\"\n"
-                    "echo '[I] Throughput: 100 qps'\n"
-                    "echo '[I] GPU Compute Time: min = 0.5 ms, max = 1 ms, mean = 0.64 ms, median = 0.6 ms'\n")
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do case $a in\n"
+                    f"  --exportTimes=*) cp {DATA / 'trtexec-times.json'} \"${{a#--exportTimes=}}\";;\n"
+                    f"  --exportProfile=*) cp {DATA / 'trtexec-profile.json'} \"${{a#--exportProfile=}}\";;\n"
+                    "esac; done\necho '[I] PASSED'\n")
     fake.chmod(0o755)
-    out = trtexec.crosscheck(tmp_path / "e.engine", 64, duration_s=1, trtexec=str(fake))
-    assert out["summary"]["gpu_compute_ms"]["mean"] == 0.64 and out["images_per_second"] == pytest.approx(100000)
+    out = trtexec.crosscheck(tmp_path / "e.engine", 64, duration_s=1, trtexec=str(fake), warmup_ms=1, profile=True)
+    assert out["summary"]["count"] == 5 and out["profile"]["count"] == 120
+    assert out["images_per_second"] == pytest.approx(64 * 1000 / out["summary"]["gpu_compute_ms"]["mean"])
     assert out["command"][0] == str(fake) and "--shapes=image:64x32x32x3" in out["command"]
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\necho '[I] nothing exported'\n")
+    silent.chmod(0o755)
+    with pytest.raises(trtexec.TrtexecError, match="(?s)wrote no --exportTimes.*nothing exported"):
+        trtexec.crosscheck(tmp_path / "e.engine", 1, duration_s=1, trtexec=str(silent))
     broken = tmp_path / "broken"
     broken.write_text("#!/bin/sh\necho '[E] Error[4]: engine was built by TensorRT 10' >&2\nexit 1\n")
     broken.chmod(0o755)
@@ -331,3 +380,64 @@ def test_runtime_reuses_the_engine_export_left_with_the_same_key(tmp_path, monke
     assert not (tmp_path / "cache").exists()
     other = eng.plan(tmp_path / "model.onnx", eng.build_options(precision="fp16", opt_batch=32, max_batch=32))
     assert other.filename != p.filename  # another profile, another key: never the wrong engine
+
+
+# --- CUDA, cuDNN and TensorRT versions from the system (edgebench.engines.versions) ---------------------------
+
+def test_cuda_and_cudnn_versions_come_from_the_system_files(tmp_path):
+    """JetPack 5.1.2's toolkit files (version.json: CUDA 11.4; cudnn_version.h: cuDNN 8.6.0), in their real format."""
+    from edgebench.engines import versions
+
+    found = versions.system_versions(root=DATA / "cuda-11.4", header_dirs=[str(DATA / "include")],
+                                     cudart_loader=lambda: None, cudnn_loader=lambda: None, with_tensorrt=False)
+    assert found["cuda"] == "11.4" and found["cudart"] == "11.4.298" and found["cudnn"] == "8.6.0"
+    assert found["cuda_source"].endswith("version.json") and found["cudnn_source"].endswith("cudnn_version.h")
+    old = tmp_path / "cuda-10.2"
+    old.mkdir()
+    (old / "version.txt").write_text("CUDA Version 10.2.89\n")  # toolkits before 11.1
+    assert versions.cuda_version(old, loader=lambda: None)["cuda"] == "10.2"
+    none = versions.system_versions(root=tmp_path / "absent", header_dirs=[str(tmp_path)], cudart_loader=lambda: None,
+                                    cudnn_loader=lambda: None, with_tensorrt=False)
+    assert none["cuda"] is None and none["cudnn"] is None  # unknown, never a binding's guess
+    assert versions.cudnn_from_packed(8600) == "8.6.0" and versions.cudnn_from_packed(90100) == "9.1.0"
+    (tmp_path / "version.json").write_text('{"cuda": {"name": "CUDA SDK", "version": "garbage"}}')
+    assert versions.cuda_from_version_json(tmp_path / "version.json") is None
+
+
+def test_cuda_version_from_the_loaded_libcudart_not_the_binding(monkeypatch):
+    """With no version files, libcudart's own cudaRuntimeGetVersion (through ctypes) answers."""
+    import ctypes
+
+    from edgebench.engines import versions
+
+    class Lib:
+        _name = "libcudart.so.11.0"
+
+        def cudaRuntimeGetVersion(self, ref):
+            ctypes.cast(ref, ctypes.POINTER(ctypes.c_int)).contents.value = 11040
+            return 0
+
+    got = versions.cuda_version(eng.Path("/nonexistent"), loader=lambda: Lib())
+    assert got == {"cuda": "11.4", "source": "cudaRuntimeGetVersion of libcudart.so.11.0"}
+
+
+def test_device_facts_take_the_system_cuda_not_cuda_python_constant(monkeypatch):
+    """cuda-python 11.8.2 answers 11080 from cudaRuntimeGetVersion on any system: the key must say 11.4."""
+    props = types.SimpleNamespace(name=b"Orin\x00", major=8, minor=7, multiProcessorCount=8)
+    cudart = types.SimpleNamespace(cudaGetDeviceProperties=lambda d: (0, props),
+                                   cudaRuntimeGetVersion=lambda: (0, 11080), cudaDriverGetVersion=lambda: (0, 11040))
+    monkeypatch.setattr(eng, "cuda_runtime", lambda: cudart)
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "8.5.2.2"
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setenv("CUDA_HOME", str(DATA / "cuda-11.4"))
+    from edgebench.engines import versions
+
+    monkeypatch.setattr(versions, "CUDNN_HEADER_DIRS", (str(DATA / "include"),))
+    facts = eng.DeviceFacts.probe()
+    assert facts.cuda_runtime == "11.4" and facts.cuda_driver == "11.4" and facts.cudnn == "8.6.0"
+    assert facts.compute_capability == "8.7" and facts.gpu_name == "Orin"
+    monkeypatch.setenv("CUDA_HOME", "/nonexistent")
+    monkeypatch.setattr(versions, "_load_first", lambda names, dirs=(): None)
+    with pytest.raises(eng.CudaError, match="CUDA version is unknown"):
+        eng.DeviceFacts.probe()

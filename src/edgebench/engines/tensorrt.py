@@ -3,13 +3,17 @@
 Used by both sides, with no import between them: `edgebench.export.tensorrt` (engines in the artifacts folder,
 recorded in the manifest) and `edgebench.runtimes.tensorrt` (an engine for the ONNX it is given, built on first
 use in the engine cache). Engines are specific to the GPU, TensorRT and CUDA, so the cache key holds all of them:
-the ONNX sha256, TensorRT version, GPU name, compute capability, SM count, CUDA runtime and driver versions,
-the board's model (every Orin module reports the GPU name "Orin"), precision, batch profile and the options
+the ONNX sha256, TensorRT version, GPU name, compute capability, SM count, the system's CUDA (version.json or
+libcudart, never cuda-python's own constant: edgebench.engines.versions) and cuDNN, the driver's CUDA, the board's model (every Orin module reports the GPU name "Orin"), precision, batch profile and the options
 that change the build. A changed model, TensorRT, GPU or setting never picks up a stale engine.
 
 The cache lives in a writable place, never beside the ONNX (read-only in a container): an explicit folder,
 else $EDGEBENCH_ENGINE_CACHE, else under $EDGEBENCH_CACHE (in a container: /results/.edgebench-cache, the
-writable results mount), else ~/.cache/edgebench/engines. Building needs `tensorrt`, `polygraphy` and
+writable results mount), else ~/.cache/edgebench/engines. The tactic timing cache lives in the same folder, one file
+per machine key (TensorRT, GPU, CUDA, cuDNN, board; not the model, precision or profile), so every precision and
+every rebuild on that machine reuses the timings measured before: on an Orin Nano a build takes minutes per
+precision. TF32 is one explicit policy (`tf32`, default off: an FP32 engine is FP32 arithmetic), given to
+Polygraphy and to trtexec alike and recorded with every row (`settings`). Building needs `tensorrt`, `polygraphy` and
 `cuda-python` (the Jetson and NGC images); everything else here is plain Python, tested everywhere.
 """
 from __future__ import annotations
@@ -35,6 +39,11 @@ class EngineError(RuntimeError):
     """An engine that cannot be built, cached or loaded: names the path and the cause."""
 
 
+class CudaError(EngineError):
+    """A CUDA call through cuda-python that failed: names the call and CUDA's error (or why the driver could not
+    be loaded: cuda-python raises a bare RuntimeError when libcuda.so is absent)."""
+
+
 @dataclass
 class BuildOptions:
     """What an engine build depends on, besides the ONNX file, TensorRT and the GPU."""
@@ -48,6 +57,7 @@ class BuildOptions:
     calib_batch: int = 32
     int8_source: str = "calibrate"      # "calibrate": entropy calibrator on model.onnx; "qdq": model.int8.onnx
     int8_fp16_fallback: bool = True      # let layers TensorRT keeps out of INT8 run in FP16, not FP32
+    tf32: bool = False                   # FP32 layers on TF32 tensor cores (both builders; trtexec's default is on)
     input_name: str = INPUT_NAME
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -66,6 +76,8 @@ class BuildOptions:
         if self.precision == "int8" and self.int8_source == "calibrate" and self.calib_batch > self.calib_images:
             raise ValueError(f"calib_batch ({self.calib_batch}) is larger than calib_images "
                              f"({self.calib_images}): no full calibration batch")
+        if not isinstance(self.tf32, bool):
+            raise ValueError(f"tf32 must be true or false, got {self.tf32!r}")
         if not re.match(r"^[A-Za-z0-9_:./-]+$", self.input_name):
             raise ValueError(f"input_name {self.input_name!r} has characters trtexec cannot take")
         return self
@@ -89,7 +101,7 @@ def build_options(**kwargs: Any) -> BuildOptions:
 
 def key_extra(opts: BuildOptions) -> Dict[str, Any]:
     """The build options, beyond precision and profile, that change the engine."""
-    extra: Dict[str, Any] = {"workspace_mb": opts.workspace_mb}
+    extra: Dict[str, Any] = {"workspace_mb": opts.workspace_mb, "tf32": opts.tf32}
     if opts.precision == "int8":
         extra.update(int8_source=opts.int8_source, fp16_fallback=opts.int8_fp16_fallback)
         if opts.int8_source == "calibrate":
@@ -108,9 +120,10 @@ class DeviceFacts:
     gpu_name: str
     compute_capability: str = ""
     sm_count: int = 0
-    cuda_runtime: str = ""
+    cuda_runtime: str = ""   # the system's CUDA (engines.versions), major.minor: "11.4" on JetPack 5.1.2
     cuda_driver: str = ""
     device_model: str = ""   # /proc/device-tree/model on a Jetson ("NVIDIA Jetson Orin Nano ..."), else ""
+    cudnn: str = ""          # the system's cuDNN ("8.6.0" on JetPack 5.1.2), "" where there is none
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -119,23 +132,25 @@ class DeviceFacts:
     def probe(cls, device: int = 0) -> "DeviceFacts":
         import tensorrt as trt
 
+        from edgebench.engines import versions
+
         cudart = cuda_runtime()
-        props = cuda_check(cudart.cudaGetDeviceProperties(device))
+        props = cuda_call(cudart.cudaGetDeviceProperties, device)
+        system = versions.system_versions(with_tensorrt=False)
+        if not system.get("cuda"):
+            raise CudaError(f"the system's CUDA version is unknown: no {versions.cuda_root()}/version.json or "
+                            f"version.txt, and no libcudart.so to ask (set CUDA_HOME to the toolkit's folder)")
         return cls(trt_version=trt.__version__, gpu_name=c_string(props.name),
                    compute_capability=f"{props.major}.{props.minor}",
-                   sm_count=int(props.multiProcessorCount),
-                   cuda_runtime=_cuda_version(cuda_check(cudart.cudaRuntimeGetVersion())),
-                   cuda_driver=_cuda_version(cuda_check(cudart.cudaDriverGetVersion())), device_model=board_model())
+                   sm_count=int(props.multiProcessorCount), cuda_runtime=str(system["cuda"]),
+                   cuda_driver=versions.from_packed(cuda_call(cudart.cudaDriverGetVersion)),
+                   device_model=board_model(), cudnn=str(system.get("cudnn") or ""))
 
 
 def c_string(value: Any) -> str:
     """A C string from cuda-python or /proc: text up to the first NUL (the buffer after it is not cleared)."""
     text = value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else str(value)
     return text.split("\x00", 1)[0].strip()
-
-
-def _cuda_version(v: int) -> str:
-    return f"{int(v) // 1000}.{int(v) % 1000 // 10}"
 
 
 def board_model(path: str = "/proc/device-tree/model") -> str:
@@ -168,6 +183,41 @@ def engine_filename(key: str, precision: str, profile: Sequence[int], gpu_name: 
     """<precision>-b<min>-<opt>-<max>-<gpu>-<key16>.engine: readable, and unique per key."""
     lo, opt, hi = profile
     return f"{precision}-b{lo}-{opt}-{hi}-{_slug(gpu_name)[:32]}-{key[:16]}.engine"
+
+
+def timing_cache_filename(facts: Union[DeviceFacts, Mapping[str, Any]]) -> str:
+    """timing-<gpu>-<key16>.cache: one tactic timing cache per machine key (the engine key's machine part, the
+    same normalisation), shared by every model, precision and profile built there. TensorRT keys each entry by
+    the layer and its configuration itself, so sharing is safe; another TensorRT, GPU, CUDA or cuDNN gets
+    another file."""
+    machine = facts.to_dict() if isinstance(facts, DeviceFacts) else dict(facts)
+    if not machine.get("trt_version") or not machine.get("gpu_name"):
+        raise ValueError(f"device facts need at least trt_version and gpu_name, got {machine}")
+    key = util.json_digest({"timing_cache": {k: str(v).strip() for k, v in sorted(machine.items())}})
+    return f"timing-{_slug(str(machine['gpu_name']))[:32]}-{key[:16]}.cache"
+
+
+def tf32_effective(opts: BuildOptions, facts: Optional[DeviceFacts]) -> bool:
+    """Whether FP32 layers ran on TF32 tensor cores: asked for, an FP32 engine, and a GPU of compute capability
+    8.0 or newer (Ampere, the Orin's 8.7; older GPUs have no TF32). The key peaks.arithmetic reads."""
+    if not opts.tf32 or opts.precision != "fp32" or facts is None:
+        return False
+    try:
+        return tuple(int(x) for x in facts.compute_capability.split(".")[:2]) >= (8, 0)
+    except ValueError:
+        return False
+
+
+def build_settings(opts: BuildOptions, facts: Optional[DeviceFacts] = None, builder: str = "polygraphy",
+                   timing_cache: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
+    """What a row records about how its engine was built (extra.backend_versions.settings)."""
+    out: Dict[str, Any] = {"builder": builder, "tf32": opts.tf32, "tf32_effective": tf32_effective(opts, facts),
+                           "profile": list(opts.profile), "workspace_mb": opts.workspace_mb}
+    if opts.precision == "int8":
+        out.update(int8_source=opts.int8_source, fp16_fallback=opts.int8_fp16_fallback)
+    if timing_cache is not None:
+        out["timing_cache"] = str(timing_cache)
+    return out
 
 
 # --- where engines are cached ----------------------------------------------------------------------
@@ -220,32 +270,54 @@ def cuda_driver():
     return driver
 
 
-def cuda_check(result):
-    """The value of a cuda-python call ((err,) or (err, value, ...)); RuntimeError naming the error code."""
+def cuda_check(result, what: str = ""):
+    """The value of a cuda-python call ((err,) or (err, value, ...)); CudaError naming the call and error code."""
     err = result[0]
     if int(err) != 0:
-        raise RuntimeError(f"CUDA call failed: {err}")
+        raise CudaError(f"CUDA call failed: {err}" + (f" ({what})" if what else ""))
     if len(result) == 1:
         return None
     return result[1] if len(result) == 2 else result[1:]
+
+
+def cuda_call(fn, *args):
+    """`cuda_check(fn(*args))`, with cuda-python's own RuntimeError (libcuda.so not loadable: no driver, no
+    device, not started with the nvidia runtime) turned into a CudaError that names the call. A TypeError (a
+    call in another binding version's form) is a bug and is not caught."""
+    name = getattr(fn, "__name__", str(fn))
+    try:
+        result = fn(*args)
+    except RuntimeError as exc:
+        raise CudaError(f"{name}: {exc} (no NVIDIA driver here? on a Jetson, start the container with "
+                        f"--runtime nvidia)") from exc
+    return cuda_check(result, name)
+
+
+def instantiate_graph(graph):
+    """An executable CUDA graph from `graph`. `cudaGraphInstantiateWithFlags(graph, flags)` has this form in
+    cuda-python 11.8 (JetPack 5's pin) and 12.x alike; `cudaGraphInstantiate` does not (11.8 takes
+    `(graph, pLogBuffer, bufferSize)`, 12.x `(graph, flags)`)."""
+    return cuda_call(cuda_runtime().cudaGraphInstantiateWithFlags, graph, 0)
 
 
 def init_cuda(device: int = 0) -> str:
     """Initialise CUDA for real (cuInit, cuDeviceGet, cuDeviceGetName): the device's name, or RuntimeError.
     A broken cuda-python or driver fails here, not halfway through a benchmark."""
     drv = cuda_driver()
-    cuda_check(drv.cuInit(0))
-    dev = cuda_check(drv.cuDeviceGet(device))
-    name = cuda_check(drv.cuDeviceGetName(256, dev))
+    cuda_call(drv.cuInit, 0)
+    dev = cuda_call(drv.cuDeviceGet, device)
+    name = cuda_call(drv.cuDeviceGetName, 256, dev)
     return c_string(name)
 
 
 # --- building ---------------------------------------------------------------------------------------
 
 def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_images=None,
-                 calib_cache: Optional[Path] = None, log: Callable[[str], None] = lambda m: None) -> List[str]:
+                 calib_cache: Optional[Path] = None, log: Callable[[str], None] = lambda m: None,
+                 timing_cache: Optional[Path] = None) -> List[str]:
     """Build `onnx_path` into a serialized engine at `engine_path` through Polygraphy (NetworkFromOnnxPath,
-    CreateConfig with a Profile and, for INT8, a Calibrator fed from `calib_images`). Returns what was applied."""
+    CreateConfig with a Profile, the TF32 policy, the timing cache and, for INT8, a Calibrator fed from
+    `calib_images`; EngineBytesFromNetwork saves the timings back). Returns what was applied."""
     import tensorrt as trt
     from polygraphy.backend.trt import (Calibrator, CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath,
                                         Profile)
@@ -254,7 +326,9 @@ def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_i
     lo, opt, hi = opts.profile
     profiles = [Profile().add(opts.input_name, min=(lo,) + shape, opt=(opt,) + shape, max=(hi,) + shape)]
     applied = [f"TensorRT {trt.__version__} via Polygraphy", f"batch profile {lo}/{opt}/{hi}",
-               f"workspace {opts.workspace_mb} MiB"]
+               f"workspace {opts.workspace_mb} MiB", "tf32 on" if opts.tf32 else "tf32 off"]
+    if timing_cache is not None:
+        applied.append(f"timing cache {timing_cache.name}" + (" (reused)" if timing_cache.is_file() else " (new)"))
     calibrator = None
     if opts.calibrates:
         if calib_images is None:
@@ -271,11 +345,14 @@ def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_i
     fp16 = opts.precision == "fp16" or (opts.precision == "int8" and opts.int8_fp16_fallback)
     if fp16:
         applied.append("fp16" if opts.precision == "fp16" else "fp16 fallback")
-    config = CreateConfig(fp16=fp16, int8=opts.precision == "int8", profiles=profiles, calibrator=calibrator,
+    cache = str(timing_cache) if timing_cache is not None else None
+    config = CreateConfig(tf32=opts.tf32, fp16=fp16, int8=opts.precision == "int8", profiles=profiles,
+                          calibrator=calibrator, load_timing_cache=cache,
                           memory_pool_limits={trt.MemoryPoolType.WORKSPACE: opts.workspace_mb << 20})
     log(f"tensorrt: building {opts.precision} engine from {onnx_path} ...")
     try:
-        serialized = EngineBytesFromNetwork(NetworkFromOnnxPath(str(onnx_path)), config=config)()
+        serialized = EngineBytesFromNetwork(NetworkFromOnnxPath(str(onnx_path)), config=config,
+                                            save_timing_cache=cache)()
     except Exception as exc:  # Polygraphy reports parser and builder errors as PolygraphyException
         raise EngineError(f"building {engine_path.name} from {onnx_path} failed: {exc}") from exc
     if serialized is None:
@@ -326,13 +403,10 @@ def engine_for(onnx_path: Union[str, Path], precision: str = "fp32", cache_dir: 
                calibration_file: Optional[Union[str, Path]] = None, log: Callable[[str], None] = lambda m: None,
                **options: Any) -> Path:
     """The engine for `onnx_path` on this machine: one with the same key that `edgebench export` left in the
-    artifacts' engines/ folder (read only), else the writable engine cache's, built there first when missing.
-    INT8 calibration reads its images from `calibration_file` (written by `edgebench export`)."""
-    options = dict(options)
-    options.setdefault("max_batch", 256)
-    options["opt_batch"] = min(options.get("opt_batch", 64), options["max_batch"])
-    options["min_batch"] = min(options.get("min_batch", 1), options["opt_batch"])
-    opts = build_options(precision=precision, **options)
+    artifacts' engines/ folder (read only), else the writable engine cache's, built there first when missing
+    (with the machine's timing cache beside it). INT8 calibration reads its images from `calibration_file`
+    (written by `edgebench export`)."""
+    opts = normalized_options(precision, **options)
     p = plan(onnx_path, opts)
     for found in (engine_cache_dir(cache_dir) / p.filename, Path(onnx_path).parent / ENGINE_DIR / p.filename):
         if found.is_file() and found.stat().st_size > 0:
@@ -348,11 +422,21 @@ def engine_for(onnx_path: Union[str, Path], precision: str = "fp32", cache_dir: 
 
         cache = directory / Path(calibration_cache_name(util.sha256_file(p.source), opts.calib_images,
                                                         opts.calib_batch, images_digest(images))).name
-    build_engine(p.source, target, opts, images, cache, log)
+    build_engine(p.source, target, opts, images, cache, log, timing_cache=directory / timing_cache_filename(p.facts))
     return target
 
 
-__all__ = ["BuildOptions", "DeviceFacts", "EngineError", "EnginePlan", "ENGINE_DIR", "PRECISIONS", "INT8_SOURCES",
+def normalized_options(precision: str = "fp32", **options: Any) -> BuildOptions:
+    """BuildOptions for a runtime's `build:` options: max_batch 256 unless given, opt and min capped by it."""
+    options = dict(options)
+    options.setdefault("max_batch", 256)
+    options["opt_batch"] = min(options.get("opt_batch", 64), options["max_batch"])
+    options["min_batch"] = min(options.get("min_batch", 1), options["opt_batch"])
+    return build_options(precision=precision, **options)
+
+
+__all__ = ["BuildOptions", "DeviceFacts", "EngineError", "CudaError", "EnginePlan", "ENGINE_DIR", "PRECISIONS", "INT8_SOURCES",
            "build_options", "key_extra", "cache_key", "engine_filename", "engine_cache_dir", "writable_cache_dir",
-           "cuda_runtime", "cuda_driver", "cuda_check", "init_cuda", "build_engine", "load_engine", "plan",
-           "engine_for", "board_model"]
+           "cuda_runtime", "cuda_driver", "cuda_check", "cuda_call", "instantiate_graph", "init_cuda", "build_engine",
+           "load_engine", "plan", "engine_for", "normalized_options", "board_model", "timing_cache_filename",
+           "tf32_effective", "build_settings"]

@@ -4,7 +4,9 @@ The building, INT8 calibration and cache keys live in edgebench.engines.tensorrt
 these exporters put the engines in the artifacts folder under engines/<key>.engine and record them in the
 manifest. A second export reuses an engine with the same key; a changed model, TensorRT, GPU or option
 gives a new one. INT8 calibrates on the real CIFAR-10 training images the pipeline loaded (the same ones it
-writes to calibration.npy), or (`int8_source="qdq"`) builds from the QDQ model.
+writes to calibration.npy), or (`int8_source="qdq"`) builds from the QDQ model. The machine's tactic timing cache
+sits beside the engines (engines/timing-<gpu>-<key>.cache), so the FP16 and INT8 builds reuse the FP32 build's
+timings and a rebuild times nothing it timed before.
 """
 from __future__ import annotations
 
@@ -69,8 +71,10 @@ class TensorRTExporter(Exporter):
             cache = ctx.out_dir / calibration_cache_name(util.sha256_file(p.source), p.opts.calib_images,
                                                          p.opts.calib_batch, images_digest(images))
             cache.parent.mkdir(parents=True, exist_ok=True)
+        timing = ctx.out_dir / ENGINE_DIR / engines.timing_cache_filename(p.facts)
+        timing.parent.mkdir(parents=True, exist_ok=True)
         try:
-            applied = engines.build_engine(p.source, tmp_path, p.opts, images, cache, ctx.log)
+            applied = engines.build_engine(p.source, tmp_path, p.opts, images, cache, ctx.log, timing_cache=timing)
         except Exception as exc:
             raise ExportError(self.artifact_name(), f"engine build failed: {exc}") from exc
         return applied + [f"built for {p.facts.gpu_name} (sm {p.facts.compute_capability}, {p.facts.sm_count} SMs, "
