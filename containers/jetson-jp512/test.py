@@ -24,10 +24,27 @@ if not os.path.exists("/usr/src/tensorrt/bin/trtexec"):
     errors.append("trtexec missing at /usr/src/tensorrt/bin/trtexec")
 
 import onnxruntime  # noqa: E402
+import polygraphy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorrt  # noqa: E402
+from cuda import cudart  # noqa: E402  (cuda-python 11.8: `cuda.cudart`)
+from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork  # noqa: E402,F401
 
-found = {"tensorflow": tf.__version__, "tensorrt": tensorrt.__version__, "onnxruntime": onnxruntime.__version__}
+from edgebench.engines import versions  # noqa: E402
+
+try:
+    from importlib import metadata
+    cuda_python = metadata.version("cuda-python")
+except Exception as exc:  # noqa: BLE001
+    cuda_python = "unknown (%s)" % exc
+system = versions.system_versions()  # JetPack's /usr/local/cuda and cuDNN header, not cuda-python's constant
+found = {"tensorflow": tf.__version__, "tensorrt": tensorrt.__version__, "onnxruntime": onnxruntime.__version__,
+         "polygraphy": polygraphy.__version__, "cuda-python": cuda_python, "cuda": system.get("cuda") or "",
+         "cudnn": system.get("cudnn") or ""}
+if not hasattr(cudart, "cudaGraphInstantiateWithFlags"):
+    errors.append("cuda-python %s lacks cudaGraphInstantiateWithFlags (the tensorrt backend's CUDA graphs)" % cuda_python)
+if not found["cuda"]:
+    errors.append("no system CUDA version (%s/version.json, libcudart)" % versions.cuda_root())
 for name, want in expect.items():
     # TF reports 2.12.0 for the 2.12.0+nv23.06 wheel; TensorRT 8.5.2.2 for 8.5.2
     if name in found and not (found[name] == want or found[name].startswith(want.split("+")[0])):

@@ -7,11 +7,20 @@ expect = json.loads(os.environ.get("EDGEBENCH_EXPECT_VERSIONS", "{}"))
 errors = []
 
 import onnxruntime  # noqa: E402
+import polygraphy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorrt  # noqa: E402
+from cuda import cudart  # noqa: E402
+from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork  # noqa: E402,F401
 
+from edgebench.engines import versions  # noqa: E402
+
+system = versions.system_versions()  # the image's /usr/local/cuda, not cuda-python's constant
 found = {"tensorflow": tf.__version__, "tensorrt": tensorrt.__version__, "onnxruntime": onnxruntime.__version__,
-         "cuda": tf.sysconfig.get_build_info().get("cuda_version", "")}
+         "cuda": system.get("cuda") or tf.sysconfig.get_build_info().get("cuda_version", ""),
+         "polygraphy": polygraphy.__version__, "cudnn": system.get("cudnn") or ""}
+if not hasattr(cudart, "cudaGraphInstantiateWithFlags"):
+    errors.append("cuda-python lacks cudaGraphInstantiateWithFlags (the tensorrt backend's CUDA graphs)")
 for name, want in expect.items():
     if name in found and not found[name].startswith(want):
         errors.append("%s %s != %s" % (name, found[name], want))
