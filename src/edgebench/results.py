@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from edgebench import __version__
-from edgebench.contracts.schema import SchemaProblem, check_header, need, numbers, numeric_dict
+from edgebench.contracts.schema import (Anything, Int, List_, Map, Null, Num, SchemaProblem, Str, check,
+                                        check_header, need, numbers, numeric_dict)
 from edgebench.util import atomic_write_json
 
 SCHEMA = "edgebench.results"
@@ -62,6 +63,26 @@ ROW_KEYS = (
 )
 DOCUMENT_KEYS = ("schema", "schema_version", "created", "kit", "device", "imported", "environment", "model",
                  "suite", "complete", "rows")
+
+
+# Ranges of every number the report ranks or divides by (issue 20): a lower and an upper bound each, far
+# outside any real measurement, so `testset.images = 2**63` or 1e308 img/s is refused at load.
+_N = Null()
+_SECONDS = Num(0, 1e7) | _N
+_COUNT = Int(0, 10 ** 9) | _N
+ROW_SPEC = Map({
+    "threads": Int(1, 4096) | _N, "batch_size": Int(0, 1 << 20) | _N,
+    "throughput_ips": Num(0, 1e9) | _N, "gflops_achieved": Num(0, 1e9) | _N,
+    "testset": Map({"repeats": Int(1, 10000) | _N, "images": Int(1, 10 ** 8) | _N, "seconds": List_(Num(0, 1e7)) | _N,
+                    "avg_s": _SECONDS, "max_s": _SECONDS, "min_s": _SECONDS}, extra=Anything()) | _N,
+    "accuracy": Map({"top1": Num(0, 1) | _N, "images": _COUNT, "reference_top1": Num(0, 1) | _N,
+                     "delta_top1": Num(-1, 1) | _N, "top1_agreement": Num(0, 1) | _N,
+                     "max_abs_logit_diff": Num(0, 1e30) | _N}, extra=Anything()) | _N,
+    "latency_ms": Map({"n": _COUNT, "raw": List_(Num(0, 1e9)) | _N, **{k: Num(0, 1e9) | _N for k in (
+        "mean", "median", "p50", "p90", "p95", "p99", "min", "max")}}, extra=Anything()) | _N,
+}, extra=Anything())
+IMPORTED_SPEC = Map({"source": Str(max_len=2000), "note": Str(max_len=20000) | _N}, required=("source",),
+                    extra=Anything())
 
 
 class ResultsError(ValueError):
@@ -137,6 +158,7 @@ class Row:
         numeric_dict(row.testset, f"{where}.testset", lists=("seconds",))
         if row.testset is not None and isinstance(row.testset.get("seconds"), list):
             numbers(row.testset["seconds"], f"{where}.testset.seconds")
+        check(d, ROW_SPEC, where)
         row.other = {k: v for k, v in d.items() if k not in ROW_KEYS}
         return row
 
@@ -177,6 +199,8 @@ class ResultsDocument:
                   imported=need(d, "imported", "dict", "results", required=False, none_ok=True),
                   complete=bool(need(d, "complete", "bool", "results", required=False, none_ok=True)),
                   rows=[Row.from_dict(r, f"row {i}") for i, r in enumerate(rows)])
+        if doc.imported is not None:
+            check(doc.imported, IMPORTED_SPEC, "results.imported")
         doc.other = {k: v for k, v in d.items() if k not in DOCUMENT_KEYS}
         return doc
 

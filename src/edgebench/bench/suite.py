@@ -22,8 +22,15 @@ SCENARIO_KEYS = {
 }
 SUITE_KEYS = {"name", "threads", "pin_threads", "test_images", "overhead_check", "interleave", "scenarios", "runs"}
 RUN_KEYS = {"backend", "precisions", "threads", "scenarios", "options"}
-INT_KEYS = {"batch_size": 1, "repeats": 1, "min_iterations": 1, "max_iterations": 1, "warmup_iterations": 0}
+#: every integer key: (lowest, highest) allowed. The upper bounds stop a typo (1e30 repeats) from running for
+#: 6.9e25 hours or writing a row labelled b=1e30; they are far above anything a benchmark needs.
+INT_KEYS = {"batch_size": (1, 65536), "repeats": (1, 10000), "min_iterations": (1, 10_000_000),
+            "max_iterations": (1, 100_000_000), "warmup_iterations": (0, 1_000_000)}
 SECONDS_KEYS = ("min_seconds", "max_seconds", "warmup_seconds")
+MAX_SECONDS = 7 * 24 * 3600.0   # a week: the largest time any stop rule may ask for
+MAX_THREADS = 1024
+MAX_TEST_IMAGES = 10_000_000
+MAX_INTERLEAVE = 1000
 
 
 class SuiteError(ValueError):
@@ -99,9 +106,9 @@ class _Checker:
             self.add(f"{path}.{k}", f"unknown key; known: {', '.join(sorted(allowed))}")
         return True
 
-    def int_at_least(self, path: str, v: Any, low: int) -> None:
-        if not _is_int(v) or v < low:
-            self.add(path, f"must be an integer >= {low}, not {v!r}")
+    def int_at_least(self, path: str, v: Any, low: int, high: int) -> None:
+        if not _is_int(v) or not low <= v <= high:
+            self.add(path, f"must be an integer in [{low}, {high}], not {v!r}")
 
     def threads(self, path: str, v: Any, allow_auto: bool) -> None:
         if allow_auto and v == "auto":
@@ -112,8 +119,8 @@ class _Checker:
             self.add(path, f"must be {want}, not {v!r}{hint}")
             return
         for i, t in enumerate(v):
-            if not _is_int(t) or t < 1:
-                self.add(f"{path}[{i}]", f"must be a positive integer, not {t!r}")
+            if not _is_int(t) or not 1 <= t <= MAX_THREADS:
+                self.add(f"{path}[{i}]", f"must be an integer in [1, {MAX_THREADS}], not {t!r}")
 
     def scenario(self, name: str, cfg: Any) -> None:
         path = f"scenarios.{name}"
@@ -121,21 +128,21 @@ class _Checker:
             cfg = {}
         if not self.keys(path, cfg, SCENARIO_KEYS[name]):
             return
-        for k, low in INT_KEYS.items():
+        for k, (low, high) in INT_KEYS.items():
             if k in cfg and not (k == "max_iterations" and cfg[k] is None):  # null: no iteration cap
-                self.int_at_least(f"{path}.{k}", cfg[k], low)
+                self.int_at_least(f"{path}.{k}", cfg[k], low, high)
         for k in SECONDS_KEYS:
             if k not in cfg or (cfg[k] is None and k == "max_seconds"):  # max_seconds: null = no time cap
                 continue
-            if not _is_number(cfg[k]) or not 0 <= cfg[k] < float("inf"):
-                self.add(f"{path}.{k}", f"must be a number of seconds >= 0, not {cfg[k]!r}")
+            if not _is_number(cfg[k]) or not 0 <= cfg[k] <= MAX_SECONDS:
+                self.add(f"{path}.{k}", f"must be a number of seconds in [0, {MAX_SECONDS:g}], not {cfg[k]!r}")
         if name == "throughput":
             b = cfg.get("batch_sizes")
             if not isinstance(b, list) or not b:
                 self.add(f"{path}.batch_sizes", f"must be a non-empty list of integers >= 1, not {b!r}")
             else:
                 for i, v in enumerate(b):
-                    self.int_at_least(f"{path}.batch_sizes[{i}]", v, 1)
+                    self.int_at_least(f"{path}.batch_sizes[{i}]", v, *INT_KEYS["batch_size"])
         lo, hi = cfg.get("min_iterations"), cfg.get("max_iterations")
         if _is_int(lo) and _is_int(hi) and hi < lo:
             self.add(f"{path}.max_iterations", f"{hi} is below min_iterations {lo}")
@@ -152,9 +159,9 @@ def _check(doc: Any) -> List[str]:
         if k in doc and not isinstance(doc[k], bool):
             c.add(k, f"must be true or false, not {doc[k]!r}")
     if doc.get("test_images") is not None:
-        c.int_at_least("test_images", doc["test_images"], 1)
+        c.int_at_least("test_images", doc["test_images"], 1, MAX_TEST_IMAGES)
     if "interleave" in doc:
-        c.int_at_least("interleave", doc["interleave"], 1)
+        c.int_at_least("interleave", doc["interleave"], 1, MAX_INTERLEAVE)
     if "name" in doc and not isinstance(doc["name"], (str, int, float)):
         c.add("name", f"must be text, not {doc['name']!r}")
     scen = doc.get("scenarios") or {}
@@ -237,15 +244,17 @@ def parse(doc: Dict[str, Any], source="<dict>", cores: Optional[int] = None) -> 
 def load(path: Optional[str] = None, cores: Optional[int] = None) -> Suite:
     import yaml
 
+    from edgebench.contracts.schema import load_yaml, yaml_problem
+
     p = Path(path) if path else DEFAULT_SUITE
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        doc = load_yaml(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SuiteError(p, f"cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise SuiteError(p, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise SuiteError(p, f"malformed YAML: {exc}") from None
+        raise SuiteError(p, f"malformed YAML: {yaml_problem(exc)}") from None
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. a YAML date out of range
         raise SuiteError(p, f"malformed YAML: {type(exc).__name__}: {exc}") from None
     return parse(doc, p, cores)
