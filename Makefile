@@ -8,9 +8,10 @@ PYTEST_ARGS ?=
 # TF 2.12 runs on Python 3.8-3.11: take the newest of those that is installed
 PYTHON ?= $(shell for v in 3.11 3.10 3.9 3.8; do command -v python$$v >/dev/null && { echo python$$v; break; }; done)
 
-.PHONY: setup demo test test-unit lint check-wheels py38 arm64 clean help
+.PHONY: setup setup-light demo test test-unit lint check-wheels py38 arm64 clean help
 help:
 	@echo "make demo [DATA=/path/to/cifar10]   train, export, bench and report on this machine (no Docker, no GPU)"
+	@echo "make setup-light                    orchestration only (build, bench --target, deploy, report): a Jetson board"
 	@echo "make test                           set up and run the test suite (prints what it skipped and why)"
 	@echo "make test-unit                      only the fast hermetic unit tests"
 	@echo "make lint                           Python 3.8 compatibility of src/ (vermin)"
@@ -27,6 +28,19 @@ $(VENV)/.installed: pyproject.toml requirements/host.txt requirements/test.txt
 	   $(PY) -m pip install -q -r requirements/host.txt -r requirements/test.txt && \
 	   $(PY) -m pip install -q --no-deps -e . ; } > $(VENV)/setup.log 2>&1 \
 	  || { tail -n 30 $(VENV)/setup.log; echo "setup failed: the full pip output is in $(VENV)/setup.log"; exit 1; }
+	@touch $@
+
+# A Jetson board (aarch64, Python 3.8): host.txt has no install there (no tensorflow-cpu for aarch64). Only
+# invoke, the docker SDK with ssh, jinja2, PyYAML and the kit's core; training and export run on a workstation.
+setup-light: $(VENV)/.installed-light
+$(VENV)/.installed-light: pyproject.toml requirements/host-light.txt
+	@test -n "$(PYTHON)" || { echo "need Python 3.8-3.11 (python3.11 ... python3.8 not found)"; exit 1; }
+	@echo "setting up $(VENV) (light: orchestration only) with $(PYTHON); pip's output: $(VENV)/setup.log"
+	@$(PYTHON) -m venv $(VENV) || { echo "no venv module: sudo apt-get install -y python3-venv"; exit 1; }
+	@{ $(PY) -m pip install -q --upgrade pip && \
+	   $(PY) -m pip install -q -r requirements/host-light.txt && \
+	   $(PY) -m pip install -q --no-deps -e . ; } > $(VENV)/setup.log 2>&1 \
+	  || { tail -n 30 $(VENV)/setup.log; echo "setup-light failed: the full pip output is in $(VENV)/setup.log"; exit 1; }
 	@touch $@
 
 demo: setup
