@@ -24,6 +24,28 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
 
 
+def _spec():
+    """The inventory's schema (issue 20): every key's type and range, checked at load before anything connects."""
+    from edgebench.contracts.schema import Int, List_, Map, Null, Num, Str
+
+    text = Str(max_len=4096)
+    ssh = Map({"user": Str(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$", hint="a user name"),
+               # a host name or an address; IPv6 with two colons or more. "h:2299": the port goes in ssh.port
+               "host": Str(pattern=r"^([A-Za-z0-9_.-]{1,253}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*)$",
+                           hint="a host name or address (put a port in ssh.port, not after a colon)"),
+               "port": Int(1, 65535), "identity_file": text}, required=("user", "host"))
+    device = Map({"name": Str(pattern=_NAME.pattern, hint="letters, digits, '.', '_', '-' (at most 63)"),
+                  "ssh": ssh, "target": Str(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", hint="a target name"),
+                  "l4t_release_file": Str(pattern=r"^/", max_len=4096, hint="an absolute path on the device"),
+                  "runtime": Str(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", hint="a Docker runtime name (nvidia, runc)")
+                  | Null(),
+                  "label": Str(max_len=200) | Null(), "reserve_gb": Num(0, 100000),
+                  "docker_api": Str(pattern=r"^1\.[0-9]{2}$", hint="a Docker API version such as 1.41")},
+                 required=("name", "ssh", "target"))
+    return Map({"registry": Str(pattern=_REGISTRY.pattern, hint="host:port/repo") | Null(),
+                "known_hosts": text | Null(), "devices": List_(device, 1, 10000)}, required=("devices",))
+
+
 @dataclass(frozen=True)
 class SSHDestination:
     user: str
@@ -102,13 +124,19 @@ def find_inventory(flag: Optional[str] = None, config_value: Optional[str] = Non
 def load(path: Any) -> Inventory:
     import yaml
 
+    from edgebench.contracts.schema import load_yaml, yaml_problem
+
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InventoryError(path, f"cannot read: {exc}") from exc
+        raise InventoryError(path, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
-        raise InventoryError(path, f"not valid YAML: {exc}") from exc
+        raise InventoryError(path, f"not valid YAML: {yaml_problem(exc)}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. a YAML date out of range
+        raise InventoryError(path, f"not valid YAML: {type(exc).__name__}: {exc}") from None
     return parse(doc, path)
 
 
@@ -116,8 +144,13 @@ def parse(doc: Any, path: Any = "<inventory>") -> Inventory:
     from edgebench.docker.errors import TargetError
     from edgebench.docker.targets import load as load_target
 
+    from edgebench.contracts.schema import problems
+
     if not isinstance(doc, dict):
         raise InventoryError(path, "must be a mapping with a `devices:` list")
+    found = problems(doc, _spec())
+    if found:
+        raise _located(path, doc, found[0], len(found) - 1)
     _unknown(doc, FLEET_KEYS, path)
     registry = doc.get("registry")
     if registry is not None and (not isinstance(registry, str) or not _REGISTRY.match(registry)):
@@ -154,6 +187,22 @@ def parse(doc: Any, path: Any = "<inventory>") -> Inventory:
     return Inventory(path=Path(path), devices=devices, registry=registry, known_hosts=str(known_hosts))
 
 
+def _located(path: Any, doc: Dict[str, Any], problem: str, more: int) -> InventoryError:
+    """A schema problem ('devices[1].ssh.port: must be ...') as the InventoryError naming device and key."""
+    where, _, what = problem.partition(": ")
+    lacks = re.match(r"^lacks '([^']+)'$", what)
+    if lacks:
+        where, what = f"{where}.{lacks.group(1)}" if where else lacks.group(1), "is required"
+    what += f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    m = re.match(r"^devices\[(\d+)\]\.?(.*)$", where)
+    if not m:
+        return InventoryError(path, what, key=where)
+    entry = doc["devices"][int(m.group(1))]
+    name = entry.get("name") if isinstance(entry, dict) else None
+    device = name if isinstance(name, str) and _NAME.match(name) else f"devices[{m.group(1)}]"
+    return InventoryError(path, what, device=device, key=m.group(2) or "devices")
+
+
 def _ssh(raw: Any, path: Any, name: str) -> SSHDestination:
     if not isinstance(raw, dict):
         raise InventoryError(path, "needs `ssh: {user, host, port, identity_file}`", device=name, key="ssh")
@@ -162,7 +211,7 @@ def _ssh(raw: Any, path: Any, name: str) -> SSHDestination:
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise InventoryError(path, f"needs ssh.{key}", device=name, key=f"ssh.{key}")
     port = raw.get("port", 22)
-    if not isinstance(port, int) or not 0 < port < 65536:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise InventoryError(path, f"ssh.port must be a port number, not {port!r}", device=name, key="ssh.port")
     identity = raw.get("identity_file")
     if identity is not None:

@@ -1,0 +1,116 @@
+"""Issue 20 (Trust, second pass): every input file refused at load with file, key path and allowed range."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from edgebench import results
+from edgebench.bench import suite as suite_mod
+from edgebench.contracts.schema import load_yaml
+from edgebench.deploy.errors import InventoryError
+from edgebench.deploy.inventory import load as load_inventory
+from edgebench.deploy.inventory import parse as parse_inventory
+
+INVENTORY = {"devices": [{"name": "ci-1", "target": "x86-cpu",
+                          "ssh": {"user": "root", "host": "127.0.0.1", "port": 2222}}]}
+SUITE = {"name": "s", "scenarios": {"testset": {"batch_size": 32, "repeats": 2}},
+         "runs": [{"backend": "onnxruntime"}]}
+
+
+def _inventory_error(mutate) -> str:
+    doc = copy.deepcopy(INVENTORY)
+    mutate(doc["devices"][0])
+    with pytest.raises(InventoryError) as e:
+        parse_inventory(doc, "fleet.yaml")
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def test_yaml_duplicate_key_is_refused():
+    with pytest.raises(yaml.YAMLError, match="found key 'port' twice"):
+        load_yaml("ssh:\n  port: 22\n  port: 2222\n")
+
+
+def test_inventory_duplicate_key_is_refused(tmp_path):
+    p = tmp_path / "devices.yaml"
+    p.write_text("devices:\n- name: a\n  target: x86-cpu\n  ssh: {user: root, host: h, port: 22,\n"
+                 "        identity_file: /k1, identity_file: /k2}\n")
+    with pytest.raises(InventoryError) as e:
+        load_inventory(p)
+    assert str(p) in str(e.value) and "identity_file" in str(e.value) and "twice" in str(e.value)
+
+
+def test_inventory_l4t_release_file_list_is_refused():
+    msg = _inventory_error(lambda d: d.update(l4t_release_file=["a", "b"]))
+    assert "key 'l4t_release_file'" in msg and "must be text" in msg
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("port", True, "integer in [1, 65535]"), ("host", "h:2299", "put a port in ssh.port")])
+def test_inventory_port_true_and_host_with_port_are_refused(key, value, words):
+    msg = _inventory_error(lambda d: d["ssh"].update({key: value}))
+    assert f"key 'ssh.{key}'" in msg and words in msg and "device 'ci-1'" in msg
+
+
+def test_inventory_runtime_5_is_refused():
+    msg = _inventory_error(lambda d: d.update(runtime=5))
+    assert "key 'runtime'" in msg and "must be text" in msg
+
+
+def test_inventory_reserve_gb_has_an_upper_bound():
+    assert "[0, 100000]" in _inventory_error(lambda d: d.update(reserve_gb=1e30))
+
+
+def test_inventory_ipv6_host_is_accepted():
+    doc = copy.deepcopy(INVENTORY)
+    doc["devices"][0]["ssh"]["host"] = "fe80::1"
+    assert parse_inventory(doc, "f.yaml").devices[0].ssh.host == "fe80::1"
+
+
+def test_non_utf8_inventory_names_the_file(tmp_path):
+    p = tmp_path / "devices.yaml"
+    p.write_bytes(b"devices:\n- name: \xff\xfe\n")
+    with pytest.raises(InventoryError) as e:
+        load_inventory(p)
+    assert str(p) in str(e.value) and "UTF-8" in str(e.value)
+
+
+@pytest.mark.parametrize("where, value", [("repeats", 10 ** 30), ("repeats", 1.0e30), ("batch_size", 10 ** 30)])
+def test_suite_repeats_1e30_is_refused(where, value):
+    doc = copy.deepcopy(SUITE)
+    doc["scenarios"]["testset"][where] = value
+    with pytest.raises(suite_mod.SuiteError) as e:
+        suite_mod.parse(doc, "s.yaml", cores=2)
+    assert f"scenarios.testset.{where}: must be an integer in [1, " in str(e.value)
+
+
+def test_suite_duplicate_key_is_refused(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("name: s\nruns: [{backend: onnxruntime}]\nscenarios: {testset: {repeats: 1, repeats: 9}}\n")
+    with pytest.raises(suite_mod.SuiteError, match="found key 'repeats' twice"):
+        suite_mod.load(str(p), cores=2)
+
+
+def _results_doc(**testset):
+    doc = results.new_document("local", {"cpu": {}}, {"name": "m", "sha256": "0" * 64}, {"name": "s"})
+    doc["rows"].append(results.new_row("onnxruntime", "fp32", 1, 8, "testset", throughput_ips=10.0,
+                                       testset=dict({"repeats": 1, "images": 100, "seconds": [1.0]}, **testset)))
+    return doc
+
+
+def test_results_images_2_63_is_refused(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(_results_doc(images=2 ** 63)))
+    with pytest.raises(results.ResultsError) as e:
+        results.load(p)
+    assert str(p) in str(e.value) and "testset.images: must be an integer in [1, 100000000]" in str(e.value)
+
+
+def test_results_throughput_1e308_is_refused():
+    doc = _results_doc()
+    doc["rows"][0]["throughput_ips"] = 1e308
+    with pytest.raises(results.ResultsError, match=r"throughput_ips: must be a number in \[0, 1e\+09\]"):
+        results.validate(doc, "r.json")
