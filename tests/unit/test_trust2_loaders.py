@@ -114,3 +114,33 @@ def test_results_throughput_1e308_is_refused():
     doc["rows"][0]["throughput_ips"] = 1e308
     with pytest.raises(results.ResultsError, match=r"throughput_ips: must be a number in \[0, 1e\+09\]"):
         results.validate(doc, "r.json")
+
+
+def _import(tmp_path, text):
+    from edgebench.report.csvimport import import_csv
+
+    p = tmp_path / "ext.csv"
+    p.write_text(text)
+    return p, lambda: import_csv(p, source="paper")
+
+
+def test_csv_truncated_row_is_refused(tmp_path):
+    full = "backend,scenario,mean_ms,throughput_ips\nkeras,latency,2.1,476\ntflite,latency,3.0,333\n"
+    p, run = _import(tmp_path, full[:full.index("2.1") + 1])   # cut after "2"
+    with pytest.raises(results.ResultsError) as e:
+        run()
+    assert str(p) in str(e.value) and "looks cut" in str(e.value)
+    assert len(_import(tmp_path, full)[1]()[0]["rows"]) == 2
+
+
+@pytest.mark.parametrize("cell, words", [("-1", "precision must be one of"), ("fp99", "precision must be one of")])
+def test_csv_negative_precision_is_refused(tmp_path, cell, words):
+    _, run = _import(tmp_path, f"backend,scenario,precision,throughput_ips\nkeras,throughput,{cell},10\n")
+    with pytest.raises(results.ResultsError, match=words):
+        run()
+
+
+def test_csv_throughput_1e308_is_refused(tmp_path):
+    _, run = _import(tmp_path, "backend,scenario,throughput_ips\nkeras,throughput,1e308\n")
+    with pytest.raises(results.ResultsError, match=r"line 2: column 'throughput_ips' must be a number in \[0, 1e\+09\]"):
+        run()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgebench import results
+from edgebench.contracts.vocabulary import PRECISIONS
 
 COLUMNS = (
     "backend", "scenario", "device", "precision", "threads", "batch_size", "status", "reason",
@@ -40,6 +41,13 @@ COLUMNS = (
     "throughput_ips", "top1", "size_mb", "cpu_percent", "power_w", "energy_j_per_image", "gpu_util", "gflops",
     "note",
 )
+
+#: the CSV's schema for numbers (issue 20): each column's allowed range, lower and upper bound, in its unit
+RANGES = {"avg_s": (0, 1e7), "max_s": (0, 1e7), "min_s": (0, 1e7), "repeats": (1, 10000), "images": (1, 10 ** 8),
+          "threads": (1, 4096), "batch_size": (1, 1 << 20), "throughput_ips": (0, 1e9), "top1": (0, 100),  # a bare top1 above 1: its own message below
+          "size_mb": (0, 1e6), "cpu_percent": (0, 100 * 4096), "power_w": (0, 1e5), "energy_j_per_image": (0, 1e6),
+          "gpu_util": (0, 100), "gflops": (0, 1e9),
+          **{c: (0, 1e9) for c in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "std_ms")}}
 
 
 def _float(text: str, path, line: int, column: str) -> Optional[float]:
@@ -53,9 +61,12 @@ def _float(text: str, path, line: int, column: str) -> Optional[float]:
         v = float(t[:-1] if percent else t)
     except ValueError:
         raise results.ResultsError(path, f"line {line}: column {column!r} is not a number: {text!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise results.ResultsError(path, f"line {line}: column {column!r} must be a finite number >= 0, not {text!r}")
-    return v / 100.0 if percent else v
+    v = v / 100.0 if percent else v
+    lo, hi = RANGES.get(column, (0, 1e9))
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise results.ResultsError(path, f"line {line}: column {column!r} must be a number in [{lo:g}, {hi:g}], "
+                                         f"not {text!r}")
+    return v
 
 
 def _int(text: str, path, line: int, column: str) -> Optional[int]:
@@ -104,6 +115,10 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
             raise results.ResultsError(p, f"CSV lacks the required column {required!r}")
     if not source:
         raise results.ResultsError(p, "an imported measurement needs its source (--source TEXT)")
+    if text.strip() and not text.endswith(("\n", "\r")):
+        raise results.ResultsError(p, f"the last line ({len(text.splitlines())}) has no line end: the file looks "
+                                      f"cut (a truncated copy?); refused rather than import a cut value. Add the "
+                                      f"final newline if the file is complete")
     docs: Dict[str, Dict[str, Any]] = {}
     for n, raw in enumerate(reader, start=2):
         if None in raw:
@@ -121,6 +136,9 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
             raise results.ResultsError(p, f"line {n}: status must be one of {results.STATUSES}, not {status!r}")
         if not rec.get("backend"):
             raise results.ResultsError(p, f"line {n}: empty backend")
+        if (rec.get("precision") or "fp32").lower() not in PRECISIONS:
+            raise results.ResultsError(p, f"line {n}: precision must be one of {', '.join(PRECISIONS)}, "
+                                          f"not {rec.get('precision')!r}")
         fields_: Dict[str, Any] = {}
         if any(rec.get(c) for c in ("avg_s", "max_s", "min_s")):
             fields_["testset"] = {"avg_s": f("avg_s"), "max_s": f("max_s"), "min_s": f("min_s"),
