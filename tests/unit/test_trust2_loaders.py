@@ -144,3 +144,50 @@ def test_csv_throughput_1e308_is_refused(tmp_path):
     _, run = _import(tmp_path, "backend,scenario,throughput_ips\nkeras,throughput,1e308\n")
     with pytest.raises(results.ResultsError, match=r"line 2: column 'throughput_ips' must be a number in \[0, 1e\+09\]"):
         run()
+
+
+LOCK_ENTRY = {"target": "x86-cpu", "repo": "127.0.0.1:5000/edgebench", "digest": "sha256:" + "a" * 64,
+              "image_id": "sha256:" + "b" * 64, "size": 10, "l4t": "", "kit_version": "0.1.0", "git_revision": "abc",
+              "published_at": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("case, doc, words", [
+    ("top-level list", [LOCK_ENTRY], "must be a mapping"),
+    ("entry missing a key", {"schema": 1, "images": {"x86-cpu": {k: v for k, v in LOCK_ENTRY.items()
+                                                                 if k != "digest"}}}, "lacks 'digest'"),
+    ("entry with an extra key", {"schema": 1, "images": {"x86-cpu": dict(LOCK_ENTRY, colour="red")}},
+     "images.x86-cpu.colour: unknown key"),
+    ("entry that is a string", {"schema": 1, "images": {"x86-cpu": "127.0.0.1:5000/edgebench@sha256:aa"}},
+     "images.x86-cpu: must be a mapping"),
+    ("entry under another target", {"schema": 1, "images": {"jetson-jp512": LOCK_ENTRY}}, "is filed under"),
+    ("size out of range", {"schema": 1, "images": {"x86-cpu": dict(LOCK_ENTRY, size=-1)}}, "size: must be an integer in"),
+])
+def test_lock_file_shapes_are_refused(tmp_path, case, doc, words):
+    from edgebench.deploy.publish import PublishError, read_lock
+
+    p = tmp_path / "images.lock.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(PublishError) as e:
+        read_lock(p)
+    assert str(p) in str(e.value) and words in str(e.value), case
+
+
+def test_publish_progress_is_not_silent():
+    from edgebench.deploy.publish import push
+
+    class Api:
+        def tag(self, *a):
+            pass
+
+        def push(self, repo, tag, stream, decode):
+            yield {"status": "Pushing", "id": "l1", "progressDetail": {"current": 5_000_000, "total": 9_000_000}}
+            yield {"status": "Pushing", "id": "l1", "progressDetail": {"current": 9_000_000, "total": 9_000_000}}
+            yield {"status": "Pushed", "id": "l1"}
+            yield {"status": "Layer already exists", "id": "l2"}
+            yield {"aux": {"Digest": "sha256:" + "c" * 64}}
+
+    lines = []
+    out = push(Api(), "img", "127.0.0.1:5000/edgebench", "t", progress=lines.append)
+    assert out["digest"].startswith("sha256:") and out["pushed"] == 1 and out["existing"] == 1
+    assert any("layer l1: pushed (1 done, 9 MB sent" in m for m in lines), lines
+    assert any("layer l2: layer already exists" in m for m in lines), lines

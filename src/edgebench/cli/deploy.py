@@ -45,7 +45,8 @@ def run_publish(target: str, inventory: Optional[str] = None, registry: Optional
     registry = registry or _inventory(inventory, config_value).registry
     if not registry:
         raise DeployError("publish needs a registry: `registry: host:port/repo` in the inventory, or --registry")
-    res = publish(target, registry, image=image, lock=Path(lock) if lock else None)
+    res = publish(target, registry, image=image, lock=Path(lock) if lock else None,
+                  progress=lambda m: print(m, flush=True))
     e = res.entry
     print(f"published {e.ref}\n  image {e.image_id}, {e.size / 1e9:.2f} GB; {res.layers_pushed} layers pushed "
           f"({res.bytes_pushed / 1e6:.1f} MB), {res.layers_existing} already there; {res.seconds:.1f} s")

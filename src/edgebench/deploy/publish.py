@@ -16,7 +16,7 @@ import tarfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from edgebench.deploy.errors import PublishError
 
@@ -54,19 +54,59 @@ def lock_path(root: Optional[Path] = None) -> Path:
     return (root or containers_dir().parent) / LOCK_NAME
 
 
+def _lock_spec():
+    """images.lock.json's schema (issue 20): checked whole before any entry is used."""
+    from edgebench.contracts.schema import Const, Int, Map, Null, Str
+
+    digest = Str(pattern=r"^sha256:[0-9a-f]{64}$", hint="sha256: and 64 hex digits")
+    name = Str(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", hint="a target name")
+
+    def ref_matches(e):
+        if "ref" in e and e["ref"] != f"{e['repo']}@{e['digest']}":
+            return f"ref: {e['ref']!r} is not repo@digest ({e['repo']}@{e['digest']})"
+        return None
+
+    entry = Map({"target": name, "repo": Str(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$",
+                                             hint="host:port/repo"),
+                 "digest": digest, "image_id": digest, "size": Int(0, 1 << 44), "l4t": Str(max_len=64),
+                 "kit_version": Str(max_len=64), "git_revision": Str(max_len=64), "published_at": Str(max_len=64),
+                 "ref": Str(max_len=512)},
+                required=("target", "repo", "digest", "image_id", "size", "l4t", "kit_version", "git_revision",
+                          "published_at"), rules=(ref_matches,))
+
+    def keys_are_targets(doc):
+        for t, e in (doc.get("images") or {}).items():
+            if e["target"] != t:
+                return f"images.{t}.target: {e['target']!r} is filed under {t!r}"
+        return None
+
+    return Map({"schema": Const(LOCK_SCHEMA), "note": Str(max_len=2000) | Null(),
+                "images": Map({}, extra=entry, max_keys=1000) | Null()}, required=("schema",),
+               rules=(keys_are_targets,))
+
+
 def read_lock(path: Path) -> Dict[str, LockEntry]:
+    """The lock file's entries by target ({} when there is none); PublishError naming the file and key path."""
+    from edgebench.contracts.schema import problems
+
     if not path.is_file():
         return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise PublishError(f"{path}: not valid JSON: {exc}") from exc
-    if doc.get("schema") != LOCK_SCHEMA:
-        raise PublishError(f"{path}: lock schema {doc.get('schema')!r}, this kit reads {LOCK_SCHEMA}")
+    except UnicodeDecodeError as exc:
+        raise PublishError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise PublishError(f"{path}: not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise PublishError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    found = problems(doc, _lock_spec())
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise PublishError(f"{path}: {found[0]}{more}; this kit reads lock schema {LOCK_SCHEMA}: "
+                           f"fix the entry or delete the file and publish again")
     out = {}
     for target, e in (doc.get("images") or {}).items():
-        e = {k: v for k, v in e.items() if k != "ref"}
-        out[target] = LockEntry(**e)
+        out[target] = LockEntry(**{k: v for k, v in e.items() if k != "ref"})
     return out
 
 
@@ -157,14 +197,46 @@ class PushResult:
     layers_existing: int
 
 
-def push(api: Any, image: str, repo: str, tag: str) -> Dict[str, Any]:
-    """Tag `image` as repo:tag and push it; {digest, size, bytes, pushed, existing}; PublishError on refusal."""
+class _Progress:
+    """Push progress as a line every `every` seconds and one per finished layer (a 2 GB push takes minutes)."""
+
+    def __init__(self, say: Optional[Callable[[str], None]], every: float = 10.0, clock=time.monotonic):
+        self.say, self.every, self.clock = say, every, clock
+        self.start = self.last = clock()
+        self.current: Dict[str, int] = {}
+        self.done = 0
+
+    def event(self, ev: Dict[str, Any]) -> None:
+        if self.say is None:
+            return
+        status, layer = ev.get("status", ""), ev.get("id", "")
+        if status == "Pushing" and layer:
+            self.current[layer] = int((ev.get("progressDetail") or {}).get("current") or 0)
+        elif status in ("Pushed", "Layer already exists") and layer:
+            self.done += 1
+            self.say(f"  layer {layer}: {status.lower()} ({self.done} done, {self._mb():.0f} MB sent, "
+                     f"{self.clock() - self.start:.0f} s)")
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            self.say(f"  pushing: {self._mb():.0f} MB sent, {self.done} layers done, {now - self.start:.0f} s")
+
+    def _mb(self) -> float:
+        return sum(self.current.values()) / 1e6
+
+
+def push(api: Any, image: str, repo: str, tag: str,
+         progress: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+    """Tag `image` as repo:tag and push it; {digest, size, bytes, pushed, existing}; PublishError on refusal.
+    `progress` (a print function) gets a line per finished layer and every 10 s."""
     api.tag(image, repo, tag)
     totals: Dict[str, int] = {}
     existing = 0
     digest = None
+    shown = _Progress(progress)
     try:
         for ev in api.push(repo, tag=tag, stream=True, decode=True):
+            shown.event(ev)
             if ev.get("error") or ev.get("errorDetail"):
                 raise PublishError(f"registry {repo.split('/')[0]} refused the push of {repo}:{tag}: "
                                    f"{ev.get('error') or ev['errorDetail'].get('message')}")
@@ -188,7 +260,8 @@ def push(api: Any, image: str, repo: str, tag: str) -> Dict[str, Any]:
 
 
 def publish(target: str, registry: str, *, image: Optional[str] = None, api: Any = None,
-            lock: Optional[Path] = None, deep_check: bool = True) -> PushResult:
+            lock: Optional[Path] = None, deep_check: bool = True,
+            progress: Optional[Callable[[str], None]] = None) -> PushResult:
     """Check, push and lock `target`'s image (default tag edgebench:<version>-<target>)."""
     from edgebench import __version__
     from edgebench.docker.client import api_client
@@ -199,11 +272,14 @@ def publish(target: str, registry: str, *, image: Optional[str] = None, api: Any
     api = api or api_client()
     image = image or default_image(t)
     info = inspect(api, image)
+    say = progress or (lambda _m: None)
+    say(f"checking {image} for the build machine's CA file in its layers (reads the whole image)")
     check_clean(api, image, deep=deep_check)
     started = time.monotonic()
     repo = registry.rstrip("/") if "/" in registry else f"{registry}/edgebench"
     tag = f"{__version__}-{t.name}"
-    pushed = push(api, image, repo, tag)
+    say(f"pushing {image} to {repo}:{tag} ({int(info['Size']) / 1e6:.0f} MB uncompressed)")
+    pushed = push(api, image, repo, tag, progress=progress)
     labels = (info.get("Config") or {}).get("Labels") or {}
     entry = LockEntry(target=t.name, repo=repo, digest=pushed["digest"], image_id=info["Id"], size=int(info["Size"]),
                       l4t=t.l4t or "", kit_version=__version__,
