@@ -191,3 +191,21 @@ def test_publish_progress_is_not_silent():
     assert out["digest"].startswith("sha256:") and out["pushed"] == 1 and out["existing"] == 1
     assert any("layer l1: pushed (1 done, 9 MB sent" in m for m in lines), lines
     assert any("layer l2: layer already exists" in m for m in lines), lines
+
+
+def test_resume_with_different_only_is_refused_or_marks_missing_rows(tmp_path):
+    from edgebench.bench import resume
+    from edgebench.bench.errors import BenchError
+
+    request = {"suite": {"name": "s", "sha256": "a"}, "test_images": 64, "artifacts": {}, "data": "d",
+               "reference": "r", "only": None}
+    doc = results.new_document("local", {"cpu": {}}, {"name": "m", "sha256": "0" * 64}, {"name": "s"})
+    doc["request"] = request
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps(doc))
+    fresh = {"request": dict(request, only=["onnxruntime"]), "environment": {}, "created": "now"}
+    with pytest.raises(BenchError, match=r"--only differs \(every backend -> onnxruntime\)"):
+        resume.resumable(out, fresh, groups=[])
+    assert resume.differences(dict(request, only=["a", "b"]), dict(request, only=["b", "a"])) == []
+    kept, done = resume.resumable(out, dict(fresh, request=request), groups=[])
+    assert kept["complete"] is False and done == set()

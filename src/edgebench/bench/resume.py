@@ -16,7 +16,9 @@ from edgebench.bench.errors import BenchError
 from edgebench.bench.rows import group_ids
 
 #: request fields that must agree between the run that started a file and a resume of it
-COMPARED = ("suite", "test_images", "artifacts", "data", "reference")
+#: (`only`: a resume with another --only would keep some backends' rows, drop or never measure the others and
+#: still write complete: true; issue 20)
+COMPARED = ("suite", "test_images", "artifacts", "data", "reference", "only")
 
 
 def suite_digest(raw: Dict[str, Any]) -> str:
@@ -35,7 +37,7 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
     out = []
     for key in COMPARED:
         a, b = old.get(key), new.get(key)
-        if a == b:
+        if a == b or (key == "only" and sorted(a or []) == sorted(b or [])):
             continue
         if key == "artifacts" and isinstance(a, dict) and isinstance(b, dict):
             # an artifact only one run used (--only) is not a difference; one both used must be the same file
@@ -45,6 +47,9 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
         elif key == "suite":
             out.append(f"suite differs ({(a or {}).get('name')} {str((a or {}).get('sha256'))[:12]} -> "
                        f"{(b or {}).get('name')} {str((b or {}).get('sha256'))[:12]})")
+        elif key == "only":
+            out.append(f"--only differs ({', '.join(a) if a else 'every backend'} -> "
+                       f"{', '.join(b) if b else 'every backend'})")
         else:
             out.append(f"{key.replace('_', ' ')} differ{'s' if not key.endswith('s') else ''} ({a!r} -> {b!r})")
     return out
