@@ -209,3 +209,22 @@ def test_resume_with_different_only_is_refused_or_marks_missing_rows(tmp_path):
     assert resume.differences(dict(request, only=["a", "b"]), dict(request, only=["b", "a"])) == []
     kept, done = resume.resumable(out, dict(fresh, request=request), groups=[])
     assert kept["complete"] is False and done == set()
+
+
+def test_cross_model_compare_interval_including_1_is_not_a_difference():
+    from types import SimpleNamespace
+
+    from edgebench.report.compare import _line
+
+    row = {"backend": "onnxruntime", "precision": "fp32", "threads": 1, "batch_size": 1, "scenario": "latency",
+           "status": "ok"}
+    a_t = [1.0 + 0.01 * (i % 5) for i in range(40)]           # model a: ~1 ms
+    b_t = [10.0 + 0.1 * (i % 5) for i in range(40)]          # model b: ~10 ms per image, but 10x the FLOPs
+    ra = {"value": 1000 / 1.02, "samples": a_t, "unit": "img/s"}
+    rb = {"value": 1000 / 10.2, "samples": b_t, "unit": "img/s"}
+    a, b = SimpleNamespace(flops=1e9), SimpleNamespace(flops=1e10)
+    line = _line(a, b, dict(row), dict(row), ra, rb, per_flop=True)
+    assert line["lo"] <= 1.0 <= line["hi"], line
+    assert line["differs"] is False and line["verdict"] == "within noise" and "includes 1" in line["why"]
+    per_image = _line(a, b, dict(row), dict(row), ra, rb, per_flop=False)
+    assert per_image["differs"] is True and per_image["ratio"] < 0.2

@@ -64,6 +64,12 @@ def _line(a: DocView, b: DocView, ra_row, rb_row, ra, rb, per_flop: bool) -> Dic
     if per_flop:
         k = b.flops / a.flops
         ratio, lo, hi = ratio * k, (lo * k if lo else lo), (hi * k if hi else hi)
+        if test["tested"] and lo is not None and hi is not None:
+            # decide on the quantity printed: the per-FLOP ratio's interval (issue 20: "0.13x" was printed as a
+            # difference while its own interval 0.055-1.03x included 1)
+            test = dict(test, differs=not (lo <= 1.0 <= hi),
+                        why=f"per FLOP: interval {lo:.3g}–{hi:.3g}× {'excludes' if not lo <= 1.0 <= hi else 'includes'}"
+                            f" 1× ({test['why']})")
     more, less = ("more GFLOP/s", "fewer GFLOP/s") if per_flop else ("faster", "slower")
     if not test["tested"]:
         verdict, badge = f"{fmt_ratio(ratio)}, untested", "untested"
