@@ -122,20 +122,25 @@ def test_lock_round_trip(tmp_path):
         publish.read_lock(path)
 
 
+RESULTS_HEADER = {"schema": "edgebench.results", "schema_version": 1, "model": {}, "rows": []}  # a real results file
+ID1 = "sha256:" + "1" * 64
+
+
 def test_reproduce_refuses_mismatched_artifacts(tmp_path):
     from edgebench.util import sha256_file
 
     (tmp_path / "a").mkdir()
     f = tmp_path / "a" / "model.onnx"
     f.write_bytes(b"model")
-    doc = {"device": "box", "environment": {"container": {"image_id": "sha256:1", "image_digest": "r@sha256:2"}},
+    doc = {**RESULTS_HEADER, "device": "box",
+           "environment": {"container": {"image_id": ID1, "image_digest": "r@sha256:" + "2" * 64}},
            "request": {"artifacts": {"model.onnx": sha256_file(f), "manifest.json": "0" * 64},
                        "suite": {"sha256": None}, "test_images": 100},
            "suite": {"name": "s", "groups": [], "resolved_threads": [1], "test_images": 100}}
     res = tmp_path / "r.json"
     res.write_text(json.dumps(doc))
     p = reproduce.plan(res)
-    assert p.image_ref == "r@sha256:2" and "resolved_threads" not in p.suite
+    assert p.image_ref == "r@sha256:" + "2" * 64 and "resolved_threads" not in p.suite
     with pytest.raises(reproduce.ReproduceError, match="manifest.json: missing"):
         reproduce.check_artifacts(p, tmp_path / "a")
     (tmp_path / "a" / "manifest.json").write_text("{}")
@@ -181,8 +186,8 @@ def test_reproduce_rebuilds_the_suite_to_its_recorded_digest(tmp_path):
 
     raw = {"name": "s", "threads": [2], "runs": [{"backend": "onnxruntime", "precisions": ["fp32"]}]}
     for original in (raw, dict(raw, test_images=300)):  # without and with the suite's own test_images
-        doc = {"device": "box", "environment": {"container": {"image_id": "sha256:1"}},
-               "request": {"artifacts": {"m": "0"}, "suite": {"sha256": suite_digest(original)}, "test_images": 300},
+        doc = {**RESULTS_HEADER, "device": "box", "environment": {"container": {"image_id": ID1}},
+               "request": {"artifacts": {"m": "0" * 64}, "suite": {"sha256": suite_digest(original)}, "test_images": 300},
                "suite": dict(original, resolved_threads=[2], test_images=300, data={"source": "x"})}
         res = tmp_path / "r.json"
         res.write_text(json.dumps(doc))

@@ -228,3 +228,83 @@ def test_cross_model_compare_interval_including_1_is_not_a_difference():
     assert line["differs"] is False and line["verdict"] == "within noise" and "includes 1" in line["why"]
     per_image = _line(a, b, dict(row), dict(row), ra, rb, per_flop=False)
     assert per_image["differs"] is True and per_image["ratio"] < 0.2
+
+
+def _reproducible(tmp_path, **container):
+    from edgebench.util import sha256_file
+
+    art = tmp_path / "a"
+    art.mkdir(exist_ok=True)
+    (art / "model.onnx").write_bytes(b"model")
+    doc = results.new_document("ci-1", {"container": dict({"image_id": "sha256:" + "1" * 64}, **container)},
+                               {"name": "m"}, {"name": "s", "runs": [{"backend": "onnxruntime"}]})
+    doc["request"] = {"artifacts": {"model.onnx": sha256_file(art / "model.onnx")}, "suite": {"sha256": None},
+                      "test_images": 10}
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(doc))
+    return p, art, doc
+
+
+@pytest.mark.parametrize("shape", ["json list", "string container"])
+def test_reproduce_of_json_list_or_string_container_is_refused(tmp_path, shape):
+    from edgebench.deploy import reproduce
+
+    p, _, doc = _reproducible(tmp_path)
+    if shape == "json list":
+        p.write_text(json.dumps([doc]))
+    else:
+        doc["environment"]["container"] = "sha256:" + "1" * 64
+        p.write_text(json.dumps(doc))
+    with pytest.raises(reproduce.ReproduceError) as e:
+        reproduce.plan(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+    assert ("environment.container: must be a mapping" if shape != "json list" else "not an edgebench results") \
+        in str(e.value)
+
+
+def test_reproduce_leaves_no_suite_file_when_deploy_fails(tmp_path, monkeypatch):
+    from edgebench.deploy import fleet, reproduce
+
+    p, art, _ = _reproducible(tmp_path)
+    inv = parse_inventory(copy.deepcopy(INVENTORY), "f.yaml")
+    monkeypatch.setattr(fleet, "deploy", lambda *a, **k: [fleet.Outcome("ci-1", "failed", "transfer", "cut")])
+    out = reproduce.run(inv, p, art, results_dir=tmp_path / "results")
+    assert out["deploy"][0].status == "failed" and out["bench"] == []
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_fleet_result_records_the_device_name_not_label(tmp_path):
+    from edgebench.deploy import reproduce
+
+    doc = copy.deepcopy(INVENTORY)
+    doc["devices"][0]["label"] = "CI box #1"
+    inv = parse_inventory(doc, "f.yaml")
+    assert reproduce._device_named(inv, "ci-1") == "ci-1"
+    assert reproduce._device_named(inv, "CI box #1") == "ci-1"   # a file written before the fix
+    from types import SimpleNamespace
+
+    from edgebench.deploy import fleet
+    from edgebench.launchers import BenchRequest, remote
+
+    seen = []
+
+    class Launcher:
+        def __init__(self, *a, **k):
+            pass
+
+        def launch(self, req):
+            seen.append(req.device)
+            return SimpleNamespace(exit_code=0, results=tmp_path / "x.json", details={})
+
+    conn = SimpleNamespace(api=SimpleNamespace(inspect_image=lambda tag: {"Id": "sha256:1", "RepoDigests": []}),
+                           close=lambda: None)
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(fleet, "connection", lambda inv, d: conn)
+        mp.setattr(fleet, "preflight", lambda inv, d, c: None)
+        mp.setattr(remote, "RemoteLauncher", Launcher)
+        req = BenchRequest(artifacts=str(tmp_path), out=str(tmp_path / "r.json"))
+        [o] = fleet.bench(inv, req, "ci-1", results_dir=tmp_path, parallel=False, lock=tmp_path / "none.json")
+    finally:
+        mp.undo()
+    assert o.status == "ok" and seen == ["ci-1"]

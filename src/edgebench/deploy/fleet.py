@@ -183,7 +183,7 @@ def bench(inv: Inventory, request: Any, names: Any = None, *, results_dir: Path,
         digest = digests[0] if digests else (e.ref if e and e.image_id == info["Id"] else None)
         launcher = RemoteLauncher(d, load(d.target), tag, lambda: conn, digest=digest, echo=echo)
         req = request.with_paths(out=str(results_dir / f"{stem}-{d.name}.json"))
-        req = replace(req, device=d.display)
+        req = replace(req, device=d.name)   # the inventory name: what `reproduce` looks the device up by
         try:
             res = launcher.launch(req)
         except DeployError as exc:

@@ -8,7 +8,6 @@ reference and backends; on the same or another device. The comparison is rendere
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -37,12 +36,40 @@ class Plan:
     only: Optional[List[str]]
 
 
+def _spec():
+    """What reproduce reads beyond the results schema: environment.container and request (issue 20)."""
+    from edgebench.contracts.schema import Anything, Int, List_, Map, Null, Str
+
+    sha = Str(pattern=r"^sha256:[0-9a-f]{64}$", hint="sha256: and 64 hex digits")
+    text = Str(max_len=4096) | Null()
+    container = Map({"image_id": sha | Null(), "image_digest": Str(pattern=r"^[^@\s]+@sha256:[0-9a-f]{64}$",
+                                                                   hint="repo@sha256:...") | Null(),
+                     "target": text}, extra=Anything())
+    request = Map({"artifacts": Map({}, extra=Str(pattern=r"^[0-9a-f]{64}$", hint="a sha256 hex digest")) | Null(),
+                   "suite": Map({"name": Anything(), "sha256": text}, extra=Anything()) | Null(),
+                   "test_images": Int(1, 10 ** 8) | Null(), "reference": text,
+                   "only": List_(Str(max_len=64), 1, 100) | Null()}, extra=Anything())
+    return Map({"environment": Map({"container": container | Null()}, extra=Anything()),
+                "request": request | Null()}, extra=Anything())
+
+
+def _read(results: Path) -> Dict[str, Any]:
+    from edgebench import results as results_mod
+    from edgebench.contracts.schema import SchemaProblem, check
+
+    try:
+        doc = results_mod.load(results)
+        check(doc, _spec())
+    except results_mod.ResultsError as exc:
+        raise ReproduceError(f"cannot reproduce: {exc}") from None
+    except SchemaProblem as exc:
+        raise ReproduceError(f"{results}: cannot reproduce: {exc}") from None
+    return doc
+
+
 def plan(results: Path) -> Plan:
     results = Path(results)
-    try:
-        doc = json.loads(results.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReproduceError(f"{results}: cannot read results JSON: {exc}") from exc
+    doc = _read(results)
     container = (doc.get("environment") or {}).get("container") or {}
     req = doc.get("request") or {}
     if not container.get("image_id"):
@@ -115,21 +142,18 @@ def request_for(p: Plan, artifacts: Path, out: Path, suite: Path, data: Optional
     return BenchRequest(**kwargs)
 
 
-def run(inv: Any, results: Path, artifacts: Path, *, names: Any = None, data: Optional[str] = None,
-        results_dir: Path, report_dir: Optional[Path] = None, parallel: bool = True, lock: Optional[Path] = None,
-        echo: Any = None, suite_file: Optional[Path] = None) -> Dict[str, Any]:
-    """Check, deploy the same image, re-run, compare. {plan, deploy, bench, reports} (outcomes per device)."""
+def _device_named(inv: Any, recorded: str) -> Optional[str]:
+    """The inventory device a result was measured on: by name, or (files written before issue 20 recorded the
+    label) by a label that only one device has."""
+    if recorded in {d.name for d in inv.devices}:
+        return recorded
+    labelled = [d.name for d in inv.devices if d.label and d.label == recorded]
+    return labelled[0] if len(labelled) == 1 else None
+
+
+def _deploy(inv: Any, p: Plan, names: Any, lock: Optional[Path], parallel: bool):
     from edgebench.deploy import fleet
 
-    p = plan(results)
-    check_artifacts(p, artifacts)
-    names = names or (p.device if p.device in {d.name for d in inv.devices} else None)
-    if not names:
-        raise ReproduceError(f"{results}: measured on {p.device!r}, which is not in {inv.path}: name the devices "
-                             f"to re-run it on (--devices a,b)")
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    suite = write_suite(p, results_dir, suite_file)
     if p.image_ref:
         deployed = fleet.deploy(inv, names, image=p.image_ref, via="registry", lock=lock, parallel=parallel)
     else:  # streamed earlier: the same image id must be on this machine to stream it again
@@ -138,7 +162,30 @@ def run(inv: Any, results: Path, artifacts: Path, *, names: Any = None, data: Op
         if o.status == "ok" and o.details.get("image_id") != p.image_id:
             o.status, o.step = "failed", "verify"
             o.reason = f"image id {o.details.get('image_id')} on the device, the result used {p.image_id}"
-    ready = [o.device for o in deployed if o.status == "ok"]
+    return deployed, [o.device for o in deployed if o.status == "ok"]
+
+
+def run(inv: Any, results: Path, artifacts: Path, *, names: Any = None, data: Optional[str] = None,
+        results_dir: Path, report_dir: Optional[Path] = None, parallel: bool = True, lock: Optional[Path] = None,
+        echo: Any = None, suite_file: Optional[Path] = None) -> Dict[str, Any]:
+    """Check, deploy the same image, re-run, compare. {plan, deploy, bench, reports} (outcomes per device)."""
+    from edgebench.deploy import fleet
+
+    p = plan(results)
+    check_artifacts(p, artifacts)
+    names = names or _device_named(inv, p.device)
+    if not names:
+        raise ReproduceError(f"{results}: measured on {p.device!r}, which is not in {inv.path}: name the devices "
+                             f"to re-run it on (--devices a,b)")
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    suite = write_suite(p, results_dir, suite_file)
+    ready: List[str] = []
+    try:
+        deployed, ready = _deploy(inv, p, names, lock, parallel)
+    finally:
+        if suite_file is None and not ready:   # nothing will run: leave no suite file in results/
+            suite.unlink(missing_ok=True)
     benched: List[Any] = []
     reports: Dict[str, str] = {}
     if ready:
