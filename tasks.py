@@ -35,9 +35,14 @@ DEFAULTS = {
 
 def _opt(c, name, value):
     """Flag, then invoke.yaml's `edgebench.<name>`, then the default."""
+    from edgebench.contracts.invoke_config import ConfigError, section
+
     if value not in (None, ""):
         return value
-    cfg = c.config.get("edgebench", {}) or {}
+    try:
+        cfg = section(c.config.get("edgebench", {}) or {})
+    except ConfigError as exc:
+        raise Exit(str(exc), code=2)
     return cfg.get(name, DEFAULTS.get(name))
 
 
@@ -156,7 +161,10 @@ def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock
 def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=None, lock=None):
     """Put the image on each device: registry pull by digest, or docker save streamed into docker load over SSH."""
     from edgebench.cli.deploy import run_deploy
+    from edgebench.deploy.fleet import VIAS
 
+    if via not in VIAS:   # before the inventory is read: a typo never falls back to streaming over SSH
+        raise Exit(f"deploy: --via {via!r} is not one of {', '.join(VIAS)}", code=2)
     _deploy_call(run_deploy, inventory, devices, image, via, serial, lock, config_value=_opt(c, "inventory", None))
 
 

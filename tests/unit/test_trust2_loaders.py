@@ -308,3 +308,49 @@ def test_fleet_result_records_the_device_name_not_label(tmp_path):
     finally:
         mp.undo()
     assert o.status == "ok" and seen == ["ci-1"]
+
+
+def test_deploy_via_typo_is_refused(monkeypatch):
+    import invoke
+
+    import tasks
+    from edgebench.cli import deploy as cli_deploy
+    from edgebench.deploy import fleet
+    from edgebench.deploy.errors import DeployError
+
+    called = []
+    monkeypatch.setattr(fleet, "deploy", lambda *a, **k: called.append(k) or [])
+    with pytest.raises(invoke.Exit) as e:
+        tasks.deploy(invoke.Context(), via="regsitry")
+    assert "--via 'regsitry' is not one of auto, registry, ssh" in str(e.value.message) and e.value.code == 2
+    with pytest.raises(DeployError, match="not one of auto, registry, ssh"):
+        cli_deploy.run_deploy(via="regsitry")
+    assert called == []
+
+
+def test_invoke_yaml_section_unknown_or_wrong_key_is_refused():
+    import invoke
+
+    import tasks
+
+    c = invoke.Context(config=invoke.Config(overrides={"edgebench": {"artefacts": "a"}}))
+    with pytest.raises(invoke.Exit, match=r"invoke.yaml: edgebench.artefacts: unknown key"):
+        tasks._opt(c, "run", None)
+    c = invoke.Context(config=invoke.Config(overrides={"edgebench": {"results": ["r"]}}))
+    with pytest.raises(invoke.Exit, match=r"edgebench.results: must be text"):
+        tasks._opt(c, "results", None)
+    c = invoke.Context(config=invoke.Config(overrides={"edgebench": {"results": "out"}}))
+    assert tasks._opt(c, "results", None) == "out" and tasks._opt(c, "run", "x") == "x"
+
+
+def test_invoke_devices_non_device_error_shows_its_cause(monkeypatch):
+    from edgebench.deploy import fleet
+
+    inv = parse_inventory(copy.deepcopy(INVENTORY), "f.yaml")
+
+    def boom(inv, d):
+        raise PermissionError(13, "Permission denied: '/root/.ssh/id_ed25519'")
+
+    monkeypatch.setattr(fleet, "connection", boom)
+    [check] = fleet.devices_table(inv)
+    assert not check.reachable and "PermissionError" in check.problems[0] and "id_ed25519" in check.problems[0]

@@ -56,8 +56,9 @@ def run_publish(target: str, inventory: Optional[str] = None, registry: Optional
 def run_deploy(inventory: Optional[str] = None, devices: Optional[str] = None, image: Optional[str] = None,
                via: str = "auto", serial: bool = False, lock: Optional[str] = None, as_json: bool = False,
                config_value: Optional[str] = None) -> int:
-    from edgebench.deploy.fleet import deploy
+    from edgebench.deploy.fleet import check_via, deploy
 
+    check_via(via)   # before anything is read or connected: a typo is refused, never streamed over SSH
     outcomes = deploy(_inventory(inventory, config_value), devices, image=image, via=via,
                       lock=Path(lock) if lock else None, parallel=not serial)
     return _finish(outcomes, "deploy", as_json)

@@ -86,6 +86,9 @@ def devices_table(inv: Inventory, names: Any = None, image_bytes: Optional[int] 
                 checks[d.name] = judge(probe(conn, d), d, load(d.target), image_bytes)
         except DeviceError as exc:
             checks[d.name] = DeviceCheck(d.name, reachable=False, problems=[f"{exc.step}: {exc.reason}"])
+        except Exception as exc:  # noqa: BLE001 - any other failure is this device's row, with its cause
+            checks[d.name] = DeviceCheck(d.name, reachable=False,
+                                         problems=[f"preflight: {type(exc).__name__}: {exc}"])
         return Outcome(d.name, "ok")
 
     devices = inv.select(names)
@@ -93,9 +96,21 @@ def devices_table(inv: Inventory, names: Any = None, image_bytes: Optional[int] 
     return [checks[d.name] for d in devices]
 
 
+#: how `deploy --via` moves an image (the CLI's choices and the invoke task's check read this)
+VIAS = ("auto", "registry", "ssh")
+
+
+def check_via(via: Any) -> str:
+    """`via`, or DeployError naming the allowed values (a typo such as 'regsitry' never falls back to SSH)."""
+    if via not in VIAS:
+        raise DeployError(f"--via {via!r} is not one of {', '.join(VIAS)}")
+    return via
+
+
 def deploy(inv: Inventory, names: Any = None, *, image: Optional[str] = None, via: str = "auto",
            lock: Optional[Path] = None, parallel: bool = True, local_api: Any = None) -> List[Outcome]:
     """Put each device's target image on it (registry pull by digest, or SSH stream) and tag it."""
+    check_via(via)
     from edgebench.deploy import publish as pub
     from edgebench.deploy import transfer
 
