@@ -295,8 +295,17 @@ def _read_image_zip(path: Path, progress: bool, splits=("train", "test")):
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(path, f"unreadable zip ({exc})") from exc
+    def read(name: str) -> bytes:
+        import zlib
+
+        try:
+            return zf.read(name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            raise DataError(path, f"damaged zip member {name} ({exc}): the file is corrupt; copy or download it "
+                                  f"again") from None
+
     with zf:
-        return _read_tree(zf.namelist(), zf.read, path, progress, splits)
+        return _read_tree(zf.namelist(), read, path, progress, splits)
 
 
 _READERS = {

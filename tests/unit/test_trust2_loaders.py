@@ -354,3 +354,27 @@ def test_invoke_devices_non_device_error_shows_its_cause(monkeypatch):
     monkeypatch.setattr(fleet, "connection", boom)
     [check] = fleet.devices_table(inv)
     assert not check.reachable and "PermissionError" in check.problems[0] and "id_ed25519" in check.problems[0]
+
+
+def test_bench_on_crc_failing_zip_is_our_error(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from edgebench import data
+
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(png, format="PNG")
+    p = tmp_path / "cifar.zip"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_STORED) as zf:
+        for cls in data.CLASSES:
+            zf.writestr(f"cifar10/test/{cls}/0.png", png.getvalue())
+    raw = bytearray(p.read_bytes())
+    at = raw.index(png.getvalue()) + len(png.getvalue()) // 2   # flip a byte inside the first member's data
+    raw[at] ^= 0xFF
+    p.write_bytes(bytes(raw))
+    monkeypatch.setenv(data.DATA_CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(data.DataError) as e:
+        data.load_cifar10_test(str(p), use_cache=False, progress=False)
+    assert str(p) in str(e.value) and "damaged zip member" in str(e.value) and "CRC" in str(e.value)
