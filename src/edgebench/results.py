@@ -201,6 +201,7 @@ class ResultsDocument:
                   rows=[Row.from_dict(r, f"row {i}") for i, r in enumerate(rows)])
         if doc.imported is not None:
             check(doc.imported, IMPORTED_SPEC, "results.imported")
+            doc.imported = {"note": None, **doc.imported}   # every reader (the templates) finds both keys
         doc.other = {k: v for k, v in d.items() if k not in DOCUMENT_KEYS}
         return doc
 

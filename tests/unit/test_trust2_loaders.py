@@ -378,3 +378,24 @@ def test_bench_on_crc_failing_zip_is_our_error(tmp_path, monkeypatch):
     with pytest.raises(data.DataError) as e:
         data.load_cifar10_test(str(p), use_cache=False, progress=False)
     assert str(p) in str(e.value) and "damaged zip member" in str(e.value) and "CRC" in str(e.value)
+
+
+@pytest.mark.parametrize("imported, outcome", [({"source": "lab notebook"}, "renders"), ({}, "refused"),
+                                               ({"note": "n"}, "refused"), ({"source": 3}, "refused")])
+def test_report_of_imported_block_lacking_keys(tmp_path, imported, outcome):
+    from edgebench.report import render_report
+    from edgebench.report.csvimport import import_csv
+
+    src = tmp_path / "ext.csv"
+    src.write_text("device,backend,scenario,threads,avg_s,max_s,min_s,images\nlab,keras,testset,1,900,910,890,10000\n")
+    [doc] = import_csv(src, source="x")
+    doc["imported"] = imported
+    p = tmp_path / "lab.json"
+    p.write_text(json.dumps(doc))
+    if outcome == "renders":
+        _, md = render_report([str(p)], tmp_path / "out", include_reference=False)
+        assert "lab notebook" in md.read_text()
+    else:
+        with pytest.raises(results.ResultsError) as e:
+            results.load(p)
+        assert str(p) in str(e.value) and "results.imported" in str(e.value)
