@@ -399,3 +399,15 @@ def test_report_of_imported_block_lacking_keys(tmp_path, imported, outcome):
         with pytest.raises(results.ResultsError) as e:
             results.load(p)
         assert str(p) in str(e.value) and "results.imported" in str(e.value)
+
+
+def test_report_help_lists_exit_codes(capsys):
+    from edgebench import cli
+    from edgebench.cli.report import EXIT_CODES
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["report", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "exit codes:" in out
+    for code, text in EXIT_CODES:
+        assert f"  {code}  {text[:30]}" in out

@@ -10,6 +10,15 @@ import sys
 from pathlib import Path
 
 
+#: what `edgebench report` exits with (shown by --help; `run` returns these)
+EXIT_CODES = (
+    (0, "report written (some inputs may have been named and skipped on stderr)"),
+    (1, "nothing could be rendered: every input unreadable, or the output folder unwritable; nothing written"),
+    (2, "a named input does not exist, or the request is incomplete (nothing to report, --reproduction "
+        "without two files)"),
+)
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report", help="render report.html + report.md from results JSON files",
@@ -22,7 +31,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                "columns: device, precision, threads, batch_size, status, reason, avg_s, max_s, min_s, "
                "repeats, images, mean_ms, p50_ms, p90_ms, p95_ms, p99_ms, min_ms, max_ms, std_ms, "
                "throughput_ips, top1, size_mb, cpu_percent, power_w, energy_j_per_image, gpu_util, gflops, "
-               "note. See edgebench.report.csvimport.",
+               "note. See edgebench.report.csvimport.\n\nexit codes:\n"
+               + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES),
     )
     p.add_argument("results", nargs="*", metavar="RESULTS.json", help="results files (edgebench bench output)")
     p.add_argument("--out", default="report", help="output folder (default: ./report)")
