@@ -5,6 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= $(EDGEBENCH_DATA)
 PYTEST_ARGS ?=
+# when make started: `make demo` times its venv stage from here
+STARTED := $(shell date +%s)
 # TF 2.12 runs on Python 3.8-3.11: take the newest of those that is installed
 PYTHON ?= $(shell for v in 3.11 3.10 3.9 3.8; do command -v python$$v >/dev/null && { echo python$$v; break; }; done)
 
@@ -44,7 +46,7 @@ $(VENV)/.installed-light: pyproject.toml requirements/host-light.txt
 	@touch $@
 
 demo: setup
-	@$(VENV)/bin/invoke demo $(if $(DATA),--data "$(DATA)")
+	@$(VENV)/bin/invoke demo --started $(STARTED) $(if $(DATA),--data "$(DATA)")
 
 test: setup lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
-from invoke import Exit, task
+import invoke
+from invoke import Exit
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
@@ -19,6 +21,35 @@ sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 from edgebench.util import tf_log_level  # noqa: E402  (after the path insert; stdlib only)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_log_level())
+
+#: the one short flag each option gets (invoke's automatic ones gave -v for --devices and -c for --force)
+SHORT_FLAGS = {"target": "t", "run": "r", "data": "d", "suite": "s", "out": "o", "model": "m", "epochs": "e",
+               "batch_size": "b", "results": "R", "image": "i"}
+
+
+class _Task(invoke.Task):
+    """A task whose only short flags are SHORT_FLAGS' (no automatic first-free-letter ones)."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        flag = SHORT_FLAGS.get(name)
+        opts["names"] = opts["names"][:1] + ([flag] if flag and flag not in taken_names else [])
+        return opts
+
+
+def task(*args, **kwargs):
+    kwargs.setdefault("klass", _Task)
+    return invoke.task(*args, **kwargs)
+
+
+def _targets() -> str:
+    """Every container target (containers/<name>/target.yaml), read from the folder, not typed here."""
+    from edgebench.docker.targets import available
+
+    return ", ".join(available(ROOT / "containers")) or "(none found in containers/)"
+
+
+TARGETS = _targets()
 
 DEFAULTS = {
     "run": "resnet34",            # artifacts/<run>/
@@ -31,6 +62,8 @@ DEFAULTS = {
     "device": "local",
     "suite": None,                # None: the kit's default suite
 }
+DEMO = {"model": "resnet18-half", "epochs": 2, "train_limit": 10000, "parity_images": 1000,
+        "suite": "src/edgebench/suites/demo.yaml"}
 
 
 def _opt(c, name, value):
@@ -50,36 +83,69 @@ def _run_dir(c, run):
     return ROOT / _opt(c, "artifacts", None) / _opt(c, "run", run)
 
 
+def _in_container(job, c, run, data, target, image, args):
+    """`edgebench <job>` in the target's image with the GPU (launchers.job); the run folder comes back here."""
+    from edgebench.docker.errors import DockerError
+    from edgebench.launchers.job import ContainerJob, JobRequest
+
+    try:
+        res = ContainerJob(target, image=image).run(JobRequest(job, str(_run_dir(c, run)), _opt(c, "data", data),
+                                                               args))
+    except (DockerError, ValueError, KeyError, FileNotFoundError) as exc:
+        raise Exit(f"{job} --target {target}: {exc}")
+    except KeyboardInterrupt:
+        raise Exit(f"{job}: interrupted; the run folder {_run_dir(c, run)} keeps what was saved "
+                   f"(run the same command again to resume)", code=130)
+    print(f"{job} in {target}: {res.seconds / 60:.1f} min -> {_run_dir(c, run)}; log {res.log_path}")
+
+
+TARGET_HELP = f"local (default: this host) or a container target to run in, with its GPU: {TARGETS}"
+
+
 @task(help={
     "data": "CIFAR-10 source: cifar-10-python.tar.gz, cifar-10-batches-py/, or a train|test/<class>/ folder or .zip",
-    "model": "registered model (resnet34 = original ImageNet stem, resnet34-cifar = CIFAR stem)",
-    "run": "run name: writes artifacts/<run>/model.keras and train.json",
+    "model": f"registered model (default {DEFAULTS['model']}; `edgebench models` lists them)",
+    "run": f"run name (default {DEFAULTS['run']}): writes artifacts/<run>/model.keras and train.json",
     "epochs": "epochs (default 10, as in the seed study)",
     "batch_size": "batch size (default 64)",
-    "train_limit": "use only this many training images",
+    "train_limit": "use only this many training images (default: all 50,000)",
     "seed": "random seed (default 0)",
+    "target": TARGET_HELP,
+    "image": "image for a container target (default edgebench:<version>-<target>)",
 })
-def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_limit=None, seed=0):
-    """Train a ResNet34 on CIFAR-10 -> artifacts/<run>/model.keras + train.json (resumes if interrupted)."""
+def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_limit=None, seed=0, target=None,
+          image=None):
+    """Train a model on CIFAR-10 -> artifacts/<run>/model.keras + train.json (resumes if interrupted)."""
+    if target not in (None, "", "local"):
+        args = ["--model", _opt(c, "model", model), "--epochs", str(int(epochs)), "--batch-size",
+                str(int(batch_size)), "--seed", str(int(seed))] + (["--train-limit", str(int(train_limit))]
+                                                                   if train_limit else [])
+        return _in_container("train", c, run, data, target, image, args)
     from edgebench.train import TrainConfig, train as train_fn
 
     cfg = TrainConfig(model=_opt(c, "model", model), epochs=int(epochs), batch_size=int(batch_size),
                       train_limit=int(train_limit) if train_limit else None, seed=int(seed))
     try:
         meta = train_fn(cfg, str(_run_dir(c, run)), data_source=_opt(c, "data", data))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError) as exc:
         raise Exit(f"train: {exc}")
     print(f"test top-1 {meta['test_top1']:.4f}, {meta['train_seconds'] / 60:.1f} min -> {_run_dir(c, run)}")
 
 
 @task(help={
-    "run": "run name (artifacts/<run>/model.keras)",
-    "formats": "comma-separated subset of: savedmodel,onnx,onnx-int8,tflite-fp32,tflite-fp16,tflite-int8,tensorrt-*",
+    "run": f"run name (default {DEFAULTS['run']}: artifacts/<run>/model.keras)",
+    "formats": "comma-separated subset of: savedmodel,onnx,onnx-int8,tflite-fp32,tflite-fp16,tflite-int8,tensorrt-* "
+               "(default: every format this place can make)",
     "data": "CIFAR-10 source for calibration and parity images",
     "parity_images": "test images each artifact is compared on (default 1000)",
+    "target": TARGET_HELP + " (TensorRT engines are made where TensorRT is)",
+    "image": "image for a container target (default edgebench:<version>-<target>)",
 })
-def export(c, run=None, formats=None, data=None, parity_images=1000):
+def export(c, run=None, formats=None, data=None, parity_images=1000, target=None, image=None):
     """Export model.keras to SavedModel, ONNX (FP32, INT8), TFLite (FP32/FP16/INT8) + manifest.json."""
+    if target not in (None, "", "local"):
+        args = ["--parity-images", str(int(parity_images))] + (["--formats", *formats.split(",")] if formats else [])
+        return _in_container("export", c, run, data, target, image, args)
     from edgebench.export import ExportDataError, export_all, manifest as manifest_mod
 
     model = _run_dir(c, run) / "model.keras"
@@ -96,7 +162,7 @@ def export(c, run=None, formats=None, data=None, parity_images=1000):
 
 
 @task(help={
-    "target": "container target: x86-cpu, x86-cuda, jetson-jp512 (containers/<target>/target.yaml)",
+    "target": f"container target (default x86-cpu): {TARGETS} (containers/<target>/target.yaml)",
     "base_image": "override the target's base image",
     "platform": "build platform, e.g. linux/arm64",
     "ca_bundle": "extra CA bundle (PEM) for pip behind a TLS-intercepting proxy (default: $EDGEBENCH_CA_BUNDLE, "
@@ -182,10 +248,10 @@ def reproduce(c, results, run=None, devices=None, data=None, inventory=None, ser
 
 
 @task(help={
-    "target": "local (this host, no container) or a container target (x86-cpu, x86-cuda, jetson-jp512)",
-    "run": "run name (artifacts/<run>/)",
-    "suite": "suite YAML (default: the kit's default suite)",
-    "device": "name of this device in the results",
+    "target": f"local (default: this host, no container) or a container target: {TARGETS}",
+    "run": f"run name (default {DEFAULTS['run']}: artifacts/<run>/)",
+    "suite": "suite YAML (default: src/edgebench/suites/default.yaml; the demo's: src/edgebench/suites/demo.yaml)",
+    "device": "name of this device in the results (default local)",
     "data": "CIFAR-10 source for the test images",
     "test_limit": "use only this many test images",
     "only": "comma-separated backends to run",
@@ -258,18 +324,65 @@ def report(c, results=None, out=None, title=None, reference=True):
     print(f"report: {html}\n        {md}")
 
 
-@task(help={"data": "CIFAR-10 source (offline: ../shared/data/cifar10/cifar10-jpeg.zip or the official archive)"})
-def demo(c, data=None):
-    """The whole pipeline on this machine, short: train (2 epochs, 10k images), export, bench, report."""
+def _stage_table(stages, cpu, load) -> str:
+    """The demo's closing table: one line per stage, the total, and the machine it ran on."""
+    total = sum(sec for _, sec in stages)
+    lines = [f"demo stages on {cpu} (load average {load}):"]
+    lines += [f"  {name:<24s} {sec / 60:5.1f} min  ({sec:4.0f} s)" for name, sec in stages]
+    lines.append(f"  {'total':<24s} {total / 60:5.1f} min  ({total:4.0f} s)")
+    return "\n".join(lines)
+
+
+def _fresh_demo_run(run_dir: Path) -> None:
+    """The demo's run folder is its own: one left by another demo recipe (an older kit) is replaced."""
+    import json
+    import shutil
+
+    state = run_dir / "train_state.json"
+    try:
+        old = json.loads(state.read_text()).get("config", {})
+    except (OSError, ValueError):
+        return
+    if old.get("model") != DEMO["model"] or old.get("epochs") != DEMO["epochs"] \
+            or old.get("train_limit") != DEMO["train_limit"]:
+        print(f"demo: replacing {run_dir} (another recipe: {old.get('model')}, {old.get('epochs')} epochs)",
+              file=sys.stderr)
+        shutil.rmtree(run_dir)
+
+
+@task(help={"data": "CIFAR-10 source (offline: ../shared/data/cifar10/cifar10-jpeg.zip or the official archive)",
+            "started": "epoch seconds when `make demo` started (the Makefile passes it: the venv stage is timed)"})
+def demo(c, data=None, started=None):
+    """The whole pipeline on this machine, as a smoke run: train a half-width ResNet18 (2 epochs, 10k images),
+    export every format, bench the demo suite, report; prints the time of each stage."""
+    from edgebench.machine.fingerprint import cpu_info
+
     data = _opt(c, "data", data)
     run = "demo"
     c.config.setdefault("edgebench", {})
-    train(c, data=data, run=run, epochs=2, train_limit=10000)
+    stages = [("setup (venv, make)", time.time() - float(started))] if started else []
+
+    def stage(name, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(c, *args, **kwargs)
+        finally:
+            stages.append((name, time.perf_counter() - t0))
+
+    _fresh_demo_run(ROOT / _opt(c, "artifacts", None) / run)
+    stage("train", train, data=data, run=run, model=DEMO["model"], epochs=DEMO["epochs"],
+          train_limit=DEMO["train_limit"])
     try:
-        export(c, run=run, data=data, parity_images=1000)
+        stage("export (every format)", export, run=run, data=data, parity_images=DEMO["parity_images"])
     except Exit as exc:  # a format that fails parity is still benchmarked and shown as such
         print(f"demo: continuing after export problems: {exc.message}", file=sys.stderr)
-    bench(c, target="local", run=run, suite=str(ROOT / "src/edgebench/suites/demo.yaml"), device="local",
+    stage("bench (demo suite)", bench, target="local", run=run, suite=str(ROOT / DEMO["suite"]), device="local",
           data=data, out=str(ROOT / "results" / "demo-local.json"), force=True)  # the demo replaces its own file
-    report(c, results=str(ROOT / "results" / "demo-local.json"), out=str(ROOT / "reports" / "demo"),
-           title="edgebench demo (this machine)")
+    stage("report", report, results=str(ROOT / "results" / "demo-local.json"), out=str(ROOT / "reports" / "demo"),
+          title="edgebench demo (this machine, a smoke run)")
+    cpu = cpu_info()
+    name = f"{cpu['model']} ({cpu['usable_cores']} cores; {' '.join(cpu['isa'])})"
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    print(_stage_table(stages, name, load))
+    print(f"a smoke run: {DEMO['model']} trained {DEMO['epochs']} epochs on {DEMO['train_limit']:,} images, so its "
+          f"accuracy and INT8 parity say little; the speeds are this machine's (`invoke train` for the real model)")

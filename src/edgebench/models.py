@@ -6,7 +6,7 @@ normalisation is the model's first layer, so every exported format takes the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES
 
@@ -21,14 +21,17 @@ class ModelSpec:
     description: str
     build: Callable[..., object]
     stem: str
+    blocks: Optional[Tuple[int, ...]] = None  # basic blocks per stage (ResNets): complexity without a build
+    widths: Tuple[int, ...] = (64, 128, 256, 512)
 
 
 _REGISTRY: Dict[str, ModelSpec] = {}
 
 
-def register(name: str, description: str, stem: str):
+def register(name: str, description: str, stem: str, blocks: Optional[Tuple[int, ...]] = None,
+             widths: Tuple[int, ...] = (64, 128, 256, 512)):
     def deco(fn):
-        _REGISTRY[name] = ModelSpec(name, description, fn, stem)
+        _REGISTRY[name] = ModelSpec(name, description, fn, stem, blocks, widths)
         return fn
 
     return deco
@@ -96,19 +99,64 @@ def resnet(stage_blocks: Tuple[int, ...], stem: str, name: str, num_classes: int
     return tf.keras.Model(inputs, outputs, name=name)
 
 
-@register("resnet34", "ResNet34, original ImageNet stem (7x7/2 conv + 3x3/2 max-pool)", stem="imagenet")
+@register("resnet34", "ResNet34, original ImageNet stem (7x7/2 conv + 3x3/2 max-pool)", stem="imagenet",
+          blocks=(3, 4, 6, 3))
 def resnet34(num_classes: int = NUM_CLASSES):
     return resnet((3, 4, 6, 3), "imagenet", "resnet34", num_classes)
 
 
-@register("resnet34-cifar", "ResNet34, CIFAR stem (3x3/1 conv, no pool): the seed study's model", stem="cifar")
+@register("resnet34-cifar", "ResNet34, CIFAR stem (3x3/1 conv, no pool): the seed study's model", stem="cifar",
+          blocks=(3, 4, 6, 3))
 def resnet34_cifar(num_classes: int = NUM_CLASSES):
     return resnet((3, 4, 6, 3), "cifar", "resnet34_cifar", num_classes)
 
 
-@register("resnet18", "ResNet18, original ImageNet stem (small, for quick tests)", stem="imagenet")
+@register("resnet18", "ResNet18, original ImageNet stem (small, for quick tests)", stem="imagenet",
+          blocks=(2, 2, 2, 2))
 def resnet18(num_classes: int = NUM_CLASSES):
     return resnet((2, 2, 2, 2), "imagenet", "resnet18", num_classes)
+
+
+DEMO_WIDTHS = (32, 64, 128, 256)
+
+
+@register("resnet18-half", "ResNet18 at half width (32-256 channels), ImageNet stem: `make demo`'s model",
+          stem="imagenet", blocks=(2, 2, 2, 2), widths=DEMO_WIDTHS)
+def resnet18_half(num_classes: int = NUM_CLASSES):
+    return resnet((2, 2, 2, 2), "imagenet", "resnet18_half", num_classes, widths=DEMO_WIDTHS)
+
+
+def _conv(side: int, k: int, c_in: int, c_out: int, stride: int = 1) -> Tuple[int, int, int]:
+    """(output side, MACs, params) of a bias-free 'same' convolution followed by a batch norm."""
+    out = -(-side // stride)
+    return out, out * out * k * k * c_in * c_out, k * k * c_in * c_out + 4 * c_out
+
+
+def complexity(name: str, num_classes: int = NUM_CLASSES) -> Dict[str, int]:
+    """What count_flops(build(name)) says, from the architecture alone (no TensorFlow, no build): MACs, FLOPs
+    and parameters (batch-norm statistics included, as Keras counts them). tests/unit/test_models checks it
+    against a real build of every registered model."""
+    spec = get(name)
+    if spec.blocks is None:
+        raise ValueError(f"model {name!r} has no architecture record; build it and use count_flops")
+    side, c = INPUT_SHAPE[0], spec.widths[0]
+    side, macs, params = _conv(side, 7 if spec.stem == "imagenet" else 3, INPUT_SHAPE[2], c,
+                               2 if spec.stem == "imagenet" else 1)
+    if spec.stem == "imagenet":
+        side = -(-side // 2)  # the 3x3/2 max-pool
+    for stage, (blocks, width) in enumerate(zip(spec.blocks, spec.widths), start=1):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            parts = [_conv(side, 3, c, width, stride)]
+            parts.append(_conv(parts[0][0], 3, width, width))
+            if stride != 1 or c != width:
+                parts.append(_conv(side, 1, c, width, stride))
+            side, c = parts[0][0], width
+            macs += sum(p[1] for p in parts)
+            params += sum(p[2] for p in parts)
+    macs += c * num_classes
+    params += c * num_classes + num_classes
+    return {"macs": int(macs), "flops": int(2 * macs), "params": int(params)}
 
 
 def count_flops(model) -> Dict[str, int]:

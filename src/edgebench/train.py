@@ -117,6 +117,88 @@ def evaluate_top1(model, x, y, batch_size: int = 256) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+PROGRESS_INTERVAL_S = 20.0  # a line at least this often when output is not a terminal (CI logs, docker logs)
+
+
+def _checkpointer(manager, state: Dict, state_file: Path, cfg: TrainConfig, n_train: int, n_test: int):
+    """Saves a checkpoint and train_state.json after every epoch and prints the epoch line, with training and
+    evaluation throughput apart (the epoch's test pass is timed on its own)."""
+    import tensorflow as tf
+
+    class Checkpointer(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+            self.eval_s = 0.0
+
+        def on_test_begin(self, logs=None):
+            self.t_eval = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            self.eval_s += time.perf_counter() - self.t_eval
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.t0
+            fit_s = max(1e-9, seconds - self.eval_s)
+            manager.save(checkpoint_number=epoch + 1)
+            state["completed_epochs"] = epoch + 1
+            state["history"].append(dict({k: float(v) for k, v in (logs or {}).items()}, epoch=epoch + 1))
+            state["epoch_seconds"].append(seconds)
+            state.setdefault("eval_seconds", []).append(self.eval_s)
+            atomic_write_json(state_file, state)
+            scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()
+                               if k in ("loss", "accuracy", "val_accuracy"))
+            evals = (f"; evaluation {self.eval_s:.0f} s ({n_test / self.eval_s:.0f} img/s)"
+                     if n_test and self.eval_s > 0 else "")
+            print(f"epoch {epoch + 1}/{cfg.epochs}: training {fit_s:.0f} s ({n_train / fit_s:.0f} img/s){evals}"
+                  f"{', ' + scores if scores else ''}, checkpoint saved", file=sys.stderr, flush=True)
+
+    return Checkpointer()
+
+
+def _ticker(epochs: int, steps: int, n_train: int, interval: float = PROGRESS_INTERVAL_S):
+    """A progress line every `interval` seconds from a timer thread (so a long first batch or a long evaluation
+    is not silent either): epoch, batch, images/s so far in this epoch, loss, time left in the epoch."""
+    import threading
+
+    import tensorflow as tf
+
+    class Ticker(tf.keras.callbacks.Callback):
+        stop = threading.Event()  # set by on_train_end, and by train() when fit ends with an exception
+
+        def on_train_begin(self, logs=None):
+            self.where = {"epoch": 0, "batch": 0, "phase": "starting", "t0": time.perf_counter()}
+            threading.Thread(target=self._loop, name="edgebench-train-progress", daemon=True).start()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.where.update(epoch=epoch + 1, batch=0, phase="training", t0=time.perf_counter(), loss=None)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.where.update(batch=batch + 1, loss=(logs or {}).get("loss"))
+
+        def on_test_begin(self, logs=None):
+            self.where.update(phase="evaluating")
+
+        def on_train_end(self, logs=None):
+            self.stop.set()
+
+        def _loop(self):
+            while not self.stop.wait(interval):
+                print(self.line(), file=sys.stderr, flush=True)
+
+        def line(self) -> str:
+            w = dict(self.where)
+            if w["phase"] != "training" or not w["batch"]:
+                return f"epoch {w['epoch'] or 1}/{epochs}: {w['phase']} ({time.perf_counter() - w['t0']:.0f} s)"
+            spent = time.perf_counter() - w["t0"]
+            ips = min(w["batch"] * n_train / steps, n_train) / spent
+            left = (steps - w["batch"]) * spent / w["batch"]
+            loss = f", loss {float(w['loss']):.4f}" if w.get("loss") is not None else ""
+            return (f"epoch {w['epoch']}/{epochs}: batch {w['batch']}/{steps}, {ips:.0f} img/s{loss}, "
+                    f"about {left:.0f} s left in this epoch")
+
+    return Ticker()
+
+
 def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, progress: bool = True) -> Dict:
     """Train `cfg.model` into `out_dir` (model.keras + train.json), resuming from its checkpoints."""
     cfg.validate()
@@ -156,21 +238,10 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
 
     val = _dataset(x_test, y_test, 256, False, False, None) if cfg.eval_each_epoch else None
 
-    class Checkpointer(tf.keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.t0
-            manager.save(checkpoint_number=epoch + 1)
-            state["completed_epochs"] = epoch + 1
-            state["history"].append(dict({k: float(v) for k, v in (logs or {}).items()}, epoch=epoch + 1))
-            state["epoch_seconds"].append(seconds)
-            atomic_write_json(state_file, state)
-            scores = ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()
-                               if k in ("loss", "accuracy", "val_accuracy"))
-            print(f"epoch {epoch + 1}/{cfg.epochs}: {seconds:.0f} s ({len(x_train) / seconds:.0f} img/s)"
-                  f"{', ' + scores if scores else ''}, checkpoint saved", file=sys.stderr)
+    quiet_terminal = not (progress and sys.stdout.isatty())  # not a terminal: our lines instead of Keras' bar
+    callbacks = [_checkpointer(manager, state, state_file, cfg, len(x_train), len(x_test) if val is not None else 0)]
+    if progress and quiet_terminal:
+        callbacks.append(_ticker(cfg.epochs, steps, len(x_train)))
 
     t_start = time.perf_counter()
     if state["completed_epochs"] < cfg.epochs:
@@ -180,13 +251,17 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
                 epochs=cfg.epochs,
                 initial_epoch=state["completed_epochs"],
                 validation_data=val,
-                callbacks=[Checkpointer()],
-                verbose=(1 if progress and sys.stdout.isatty() else 0),  # not a terminal: our line per epoch
+                callbacks=callbacks,
+                verbose=0 if quiet_terminal else 1,
             )
         except KeyboardInterrupt:
             print(f"\ninterrupted: {state['completed_epochs']} epochs are saved in {out}; "
                   f"run the same command again to resume", file=sys.stderr)
             raise
+        finally:
+            for cb in callbacks:
+                if hasattr(cb, "stop"):
+                    cb.stop.set()
     top1 = evaluate_top1(model, x_test, y_test)
 
     model_path = out / "model.keras"
@@ -198,6 +273,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
         "model_file": model_path.name,
         "model_sha256": sha256_file(model_path),
         "complexity": models.count_flops(model),
+        "eval_seconds": state.get("eval_seconds", []),
         "data": dict(ds.describe(), train_used=len(x_train), test_used=len(x_test)),
         "recipe": asdict(cfg),
         "history": state["history"],

@@ -22,6 +22,25 @@ def test_params_and_flops(name, params, macs):
     assert m.input_shape == (None, 32, 32, 3) and m.output_shape == (None, 10)
 
 
+@pytest.mark.parametrize("name", models.available())
+def test_complexity_without_a_build_matches_a_build(name):
+    assert models.complexity(name) == models.count_flops(models.build(name))
+
+
+def test_models_command_builds_nothing():
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    code = ("import sys; from edgebench.cli import main; rc = main(['models']); "
+            "assert 'tensorflow' not in sys.modules, 'edgebench models imported TensorFlow'; sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "resnet18-half" in out.stdout and "21.31 M params" in out.stdout
+    assert time.perf_counter() - t0 < 10  # the command's own budget is 2 s; this bounds a loaded CI machine
+
+
 def test_normalisation_is_inside_the_graph():
     import numpy as np
 

@@ -9,6 +9,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Dict, List, Tuple
+
+#: the top-level packages each backend imports (any one of a tuple will do): found with importlib.util.find_spec,
+#: which imports nothing. A GPU backend also needs its GPU and driver: `--check` initialises them.
+NEEDS: Dict[str, List[Tuple[str, ...]]] = {
+    "keras": [("tensorflow",)], "keras-call": [("tensorflow",)], "keras-gpu": [("tensorflow",)],
+    "savedmodel": [("tensorflow",)], "savedmodel-xla": [("tensorflow",)],
+    "tflite": [("tflite_runtime", "tensorflow")],
+    "onnxruntime": [("onnxruntime",)], "onnxruntime-cuda": [("onnxruntime",)], "onnxruntime-trt": [("onnxruntime",)],
+    "tensorrt": [("tensorrt",), ("cuda",)], "tftrt": [("tensorflow",), ("tensorrt",)],
+    "openvino": [("openvino",)], "openvino-throughput": [("openvino",)],
+}
+TORCH_NEEDS = [("torch",), ("onnx2torch",)]
+
+
+def importable(backend: str) -> Dict[str, object]:
+    """Whether the packages `backend` imports are installed (find_spec: nothing is imported)."""
+    import importlib.util
+
+    needs = NEEDS.get(backend, TORCH_NEEDS if backend.startswith("torch") else None)
+    if needs is None:
+        return {"packages": None, "importable": None}  # a plugin backend: only --check can tell
+    found = {}
+    for choice in needs:
+        hit = next((m for m in choice if importlib.util.find_spec(m) is not None), None)
+        found[hit or " or ".join(choice)] = hit is not None
+    return {"packages": found, "importable": all(found.values())}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -29,9 +56,14 @@ def run(args) -> int:
     info = fingerprint.collect()
     names = runtimes.names()
     if args.check is None:
-        info["backends"] = {n: {"format": BACKENDS[n][0], "device": BACKENDS[n][1], "checked": False}
-                            for n in names if n in BACKENDS}
+        info["backends"] = {n: dict({"format": BACKENDS[n][0], "device": BACKENDS[n][1], "checked": False},
+                                    **importable(n)) for n in names if n in BACKENDS}
         print(json.dumps(info, indent=2))
+        can = [n for n, b in info["backends"].items() if b["importable"]]
+        gpu = [n for n in can if info["backends"][n]["device"] == "gpu"]
+        print(f"can run here (their packages are installed): {', '.join(c for c in can if c not in gpu) or 'none'}"
+              f"{f'; GPU backends, if a GPU and driver answer: ' + ', '.join(gpu) if gpu else ''}. "
+              f"`edgebench env --check [BACKEND ...]` initialises them.", file=sys.stderr)
         return 0
     unknown = [b for b in args.check if b not in names]
     if unknown:

@@ -35,11 +35,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
                + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES),
     )
     p.add_argument("results", nargs="*", metavar="RESULTS.json", help="results files (edgebench bench output)")
-    p.add_argument("--out", default="report", help="output folder (default: ./report)")
+    p.add_argument("--out", default="reports", help="output folder (default: ./reports, as invoke report)")
     p.add_argument("--title", help="report title (default: 'edgebench report')")
     p.add_argument("--baseline", default="keras",
                    help="backend that speed-ups are measured against, FP32 at the same threads (default: keras)")
     p.add_argument("--no-reference", action="store_true", help="leave out the seed study's reference table")
+    p.add_argument("--with-imported", action="store_true",
+                   help="compare imported tables (the seed study, --import-csv) with the measured runs and list "
+                        "them in 'At a glance' (default: their own section, compared with nothing)")
     p.add_argument("--import-csv", action="append", default=[], metavar="FILE",
                    help="external measurements to include, as CSV (repeatable); also written as results "
                         "JSON to OUT/imported/ so they can be re-rendered")
@@ -92,7 +95,7 @@ def run(args) -> int:
         html, md = render_report(args.results, out, title=args.title,
                                  include_reference=not args.no_reference and not args.reproduction,
                                  baseline=args.baseline, extra_documents=extra, template_dir=args.templates,
-                                 reproduction=args.reproduction)
+                                 reproduction=args.reproduction, with_imported=args.with_imported)
         _write_imports(pending)
     except ReportError as exc:
         return fail(1, str(exc))

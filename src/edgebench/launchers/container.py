@@ -104,12 +104,13 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def remove_launched(api: Any, launch_id: str) -> None:
-    """Force-remove the container(s) started with EDGEBENCH_LAUNCH_ID=launch_id (best effort, never raises)."""
+def remove_launched(api: Any, launch_id: str, kind: str = "bench") -> None:
+    """Force-remove the container(s) of `kind` (bench, train, export) started with EDGEBENCH_LAUNCH_ID=launch_id
+    (best effort, never raises)."""
     from edgebench.docker.run import CREATED_BY_LABEL
 
     try:
-        candidates = api.containers(all=True, filters={"label": f"{CREATED_BY_LABEL}=bench"})
+        candidates = api.containers(all=True, filters={"label": f"{CREATED_BY_LABEL}={kind}"})
     except Exception:
         return
     for c in candidates:
