@@ -411,3 +411,77 @@ def test_report_help_lists_exit_codes(capsys):
     assert e.value.code == 0 and "exit codes:" in out
     for code, text in EXIT_CODES:
         assert f"  {code}  {text[:30]}" in out
+
+
+@pytest.mark.parametrize("message, kind, advice", [
+    ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+     "registry unreachable", "cannot reach the registry"),
+    ("manifest for 127.0.0.1:5000/edgebench@sha256:" + "a" * 64 + " not found: manifest unknown: manifest unknown",
+     "digest not in the registry", "invoke publish"),
+    ("unauthorized: authentication required", "credentials refused", "docker login"),
+])
+def test_registry_down_vs_unknown_digest_vs_credentials_have_own_wording(message, kind, advice):
+    from edgebench.deploy.errors import DeviceError
+    from edgebench.deploy.transfer import pull_by_digest
+
+    class Api:
+        def inspect_image(self, ref):
+            from docker.errors import ImageNotFound
+            raise ImageNotFound("no")
+
+        def pull(self, repo, tag, stream, decode):
+            yield {"status": "Pulling from edgebench"}
+            yield {"error": message, "errorDetail": {"message": message}}
+
+    ref = "127.0.0.1:5000/edgebench@sha256:" + "a" * 64
+    with pytest.raises(DeviceError) as e:
+        pull_by_digest(Api(), "ci-1", ref, "edgebench:x")
+    text = str(e.value)
+    assert kind in text and advice in text and "cut" not in text and "run deploy again" not in text
+
+
+@pytest.mark.parametrize("how", ["pull", "stream"])
+def test_cut_transfer_says_nothing_was_kept(how):
+    from edgebench.deploy.errors import DeviceError
+    from edgebench.deploy import transfer
+
+    class Api:
+        def inspect_image(self, ref):
+            if ref == "local":
+                return {"Id": "sha256:" + "1" * 64}
+            from docker.errors import ImageNotFound
+            raise ImageNotFound("no")
+
+        def pull(self, repo, tag, stream, decode):
+            yield {"status": "Downloading", "id": "l1", "progressDetail": {"total": 650_000_000}}
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        def get_image(self, image, chunk_size):
+            yield b"x" * 1_000_000
+            yield b"y" * 1_000_000
+
+        def load_image(self, data):
+            next(data)
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    with pytest.raises(DeviceError) as e:
+        if how == "pull":
+            transfer.pull_by_digest(Api(), "ci-1", "r@sha256:" + "a" * 64, "edgebench:x")
+        else:
+            transfer.stream(Api(), Api(), "ci-1", "local", "edgebench:x")
+    text = str(e.value)
+    assert "cut after" in text and "kept nothing" in text and "whole image again" in text
+    assert "layers already there are kept" not in text
+
+
+def test_encrypted_key_hint_is_not_authorized_keys():
+    import paramiko
+
+    from edgebench.deploy.ssh import explain
+
+    inv = parse_inventory({"devices": [{"name": "ci-1", "target": "x86-cpu", "ssh": {
+        "user": "root", "host": "127.0.0.1", "port": 2222, "identity_file": "/k/id_ed25519"}}]}, "f.yaml")
+    msg = str(explain(inv.devices[0], "/k/known_hosts",
+                      paramiko.PasswordRequiredException("private key file is encrypted")))
+    assert "encrypted" in msg and "ssh-add /k/id_ed25519" in msg and "authorized_keys" not in msg
+    assert "authorized_keys" in str(explain(inv.devices[0], "/k", paramiko.AuthenticationException("no")))

@@ -79,6 +79,13 @@ def explain(device: Device, known_hosts: str, exc: BaseException, step: str = "c
     if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
         return HostKeyError(device.name, step, f"the host key of {where} is unknown ({known_hosts} has no "
                                                f"{d.known_hosts_name}): refused; " + accept_hint(device, known_hosts))
+    if isinstance(exc, paramiko.PasswordRequiredException) or (
+            isinstance(exc, paramiko.SSHException) and "encrypted" in str(exc).lower()):
+        key = d.identity_file or "a default key"
+        return DeviceError(device.name, step, f"identity file {key} is encrypted (it has a passphrase), and deploy "
+                                              f"asks for none: load it into ssh-agent (`ssh-add {key}`) and remove "
+                                              f"identity_file from the inventory so the agent's keys are used, or "
+                                              f"use a deploy key without a passphrase")
     if isinstance(exc, paramiko.AuthenticationException):
         key = d.identity_file or "the default keys / agent"
         return DeviceError(device.name, step, f"SSH login as {d.user} on {where} refused with {key}: {exc} "
