@@ -118,6 +118,7 @@ def evaluate_top1(model, x, y, batch_size: int = 256) -> float:
 
 
 PROGRESS_INTERVAL_S = 20.0  # a line at least this often when output is not a terminal (CI logs, docker logs)
+PROGRESS_ENV = "EDGEBENCH_PROGRESS_S"  # another interval, in seconds (tests use a short one)
 
 
 def _checkpointer(manager, state: Dict, state_file: Path, cfg: TrainConfig, n_train: int, n_test: int):
@@ -241,7 +242,8 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
     quiet_terminal = not (progress and sys.stdout.isatty())  # not a terminal: our lines instead of Keras' bar
     callbacks = [_checkpointer(manager, state, state_file, cfg, len(x_train), len(x_test) if val is not None else 0)]
     if progress and quiet_terminal:
-        callbacks.append(_ticker(cfg.epochs, steps, len(x_train)))
+        every = float(os.environ.get(PROGRESS_ENV) or PROGRESS_INTERVAL_S)
+        callbacks.append(_ticker(cfg.epochs, steps, len(x_train), interval=every))
 
     t_start = time.perf_counter()
     if state["completed_epochs"] < cfg.epochs:

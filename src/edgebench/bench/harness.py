@@ -188,6 +188,11 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         f"(estimate){'' if ref_cached else f'; first the reference logits every row is compared with ({request.reference} fp32)'}")
     log(f"framework messages (TensorFlow, ONNX Runtime) go to {log_file}")
     ref = reference.compute(request.reference, model_path, data_file, ref_file, log_file=log_file)
+    speed = progress.calibrated(ref.get("timing"), usable)
+    if speed is not None and prog.total() > 0:  # this machine's pace replaces the assumed one
+        prog.recalibrate(speed)
+        log(f"estimate calibrated on this machine ({request.reference} fp32 {speed.ips:.0f} img/s on {usable} "
+            f"cores, {speed.load_s:.0f} s to start a group): roughly {progress.human(prog.total())}")
     floors = _calibrate(env, suite, decisions, work, log)
     if floors:
         env["floor_calibration"] = floors

@@ -4,6 +4,7 @@ SIGTERM or Ctrl-C to the harness stops it like any group; cached beside the resu
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -20,13 +21,15 @@ def reference_child(job: Dict[str, Any], send: Callable[..., None]) -> None:
 
     d = np.load(job["data_file"])
     with runtimes.open(job["backend"], job["artifact"]) as rt:
+        t0 = time.perf_counter()
         logits = rt.infer_all(d["x"].astype(np.float32), 256)
+        infer_s = time.perf_counter() - t0
         keras_model = getattr(rt, "model", None) if job["backend"].startswith("keras") else None
         complexity = models.count_flops(keras_model) if keras_model is not None else None
         name = keras_model.name if keras_model is not None else None
     with atomic_open(job["out"]) as f:
         np.save(f, logits)
-    send("reference", complexity=complexity, name=name, shape=list(logits.shape))
+    send("reference", complexity=complexity, name=name, shape=list(logits.shape), infer_seconds=infer_s)
 
 
 def width_problem(shape, artifact) -> Optional[str]:
@@ -56,6 +59,7 @@ def compute(backend: str, artifact: Path, data_file: Path, cache: Path, log_file
     msg = None
     job = {"backend": backend, "artifact": str(artifact), "data_file": str(data_file), "out": str(cache),
            "log_file": str(log_file) if log_file else None}
+    t0 = time.monotonic()
     with Child(reference_child, job, name="edgebench-reference", timeout_s=timeout_s) as proc:
         for m in proc.messages():
             if m["kind"] == "reference":
@@ -67,6 +71,11 @@ def compute(backend: str, artifact: Path, data_file: Path, cache: Path, log_file
     problem = width_problem(msg["shape"], artifact)
     if problem:
         raise BenchError(problem)
-    meta = {"complexity": msg["complexity"], "name": msg["name"], "backend": backend}
+    wall = time.monotonic() - t0
+    infer_s = float(msg.get("infer_seconds") or 0.0)
+    # this machine's speed, for the suite's time estimate (bench.progress.calibrated): the reference pass's images
+    # per second (all cores, batch 256) and the start-up around it (process, framework import, model load)
+    timing = {"images": int(msg["shape"][0]), "infer_seconds": infer_s, "load_seconds": max(0.0, wall - infer_s)}
+    meta = {"complexity": msg["complexity"], "name": msg["name"], "backend": backend, "timing": timing}
     atomic_write_json(meta_file, meta)
     return meta
