@@ -485,3 +485,34 @@ def test_encrypted_key_hint_is_not_authorized_keys():
                       paramiko.PasswordRequiredException("private key file is encrypted")))
     assert "encrypted" in msg and "ssh-add /k/id_ed25519" in msg and "authorized_keys" not in msg
     assert "authorized_keys" in str(explain(inv.devices[0], "/k", paramiko.AuthenticationException("no")))
+
+
+def test_sigterm_during_reference_step_says_what_happened(tmp_path):
+    import signal
+
+    from edgebench.bench import harness
+    from edgebench.bench.errors import BenchInterrupted
+
+    lines = []
+
+    def killed():
+        raise KeyboardInterrupt(f"signal {int(signal.SIGTERM)}")   # what the harness's SIGTERM handler raises
+
+    with pytest.raises(BenchInterrupted):
+        harness._before_rows("the reference step (keras-call fp32 logits)", tmp_path / "r.json", lines.append, killed)
+    assert "interrupted by SIGTERM during the reference step" in lines[-1] and "r.json not written" in lines[-1]
+    assert harness._before_rows("x", tmp_path / "r.json", lines.append, lambda: 7) == 7
+
+
+@pytest.mark.parametrize("needed, words", [(3_000, "needed about 3000 bytes"), (50_000, "needed about 49 kB"), (2_500_000, "needed about 2.4 MB"),
+                                           (650 * 2**20, "needed about 650.0 MB"), (None, "disk full: could not")])
+def test_disk_full_message_shows_the_real_size(tmp_path, needed, words):
+    import errno
+
+    from edgebench.bench.errors import write_error
+
+    msg = str(write_error(tmp_path / "r.json", OSError(errno.ENOSPC, "No space left on device"), needed=needed,
+                          what="write the results to"))
+    assert words in msg and "about 0.0 MB" not in msg and "free on" in msg
+    if needed is None:
+        assert "needed" not in msg

@@ -29,7 +29,14 @@ def free_bytes(path: Union[str, Path]) -> Optional[int]:
 
 
 def _mb(n: Optional[int]) -> str:
-    return "?" if n is None else f"{n / 2**20:.1f} MB"
+    """A size in the unit that shows it (a 3 kB results file is not '0.0 MB')."""
+    if n is None:
+        return "?"
+    if n < 10_000:
+        return f"{n} bytes"
+    if n < 100 * 2**10:
+        return f"{n / 2**10:.0f} kB"
+    return f"{n / 2**20:.1f} MB"
 
 
 def write_error(path: Union[str, Path], exc: OSError, needed: Optional[int] = None, what: str = "write",
@@ -38,8 +45,8 @@ def write_error(path: Union[str, Path], exc: OSError, needed: Optional[int] = No
     read-only or permission denied, a folder where a file was expected."""
     p = Path(path)
     if exc.errno == errno.ENOSPC:
-        reason = (f"disk full: could not {what} {p} (needed about {_mb(needed)}, {_mb(free_bytes(p.parent))} "
-                  f"free on {p.parent})")
+        need = f"needed about {_mb(needed)}, " if needed else ""
+        reason = f"disk full: could not {what} {p} ({need}{_mb(free_bytes(p.parent))} free on {p.parent})"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         reason = f"cannot {what} {p}: {p.parent} is not writable ({exc.strerror})"
     elif exc.errno == errno.EISDIR or p.is_dir():

@@ -187,13 +187,15 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         f"{f', {rounds} interleaved rounds' if rounds > 1 else ''}; roughly {progress.human(prog.total())} "
         f"(estimate){'' if ref_cached else f'; first the reference logits every row is compared with ({request.reference} fp32)'}")
     log(f"framework messages (TensorFlow, ONNX Runtime) go to {log_file}")
-    ref = reference.compute(request.reference, model_path, data_file, ref_file, log_file=log_file)
+    ref = _before_rows(f"the reference step ({request.reference} fp32 logits)", out, log,
+                       lambda: reference.compute(request.reference, model_path, data_file, ref_file,
+                                                 log_file=log_file))
     speed = progress.calibrated(ref.get("timing"), usable)
     if speed is not None and prog.total() > 0:  # this machine's pace replaces the assumed one
         prog.recalibrate(speed)
         log(f"estimate calibrated on this machine ({request.reference} fp32 {speed.ips:.0f} img/s on {usable} "
             f"cores, {speed.load_s:.0f} s to start a group): roughly {progress.human(prog.total())}")
-    floors = _calibrate(env, suite, decisions, work, log)
+    floors = _before_rows("the peak calibration", out, log, lambda: _calibrate(env, suite, decisions, work, log))
     if floors:
         env["floor_calibration"] = floors
     trained = _train_metadata(artifacts)
@@ -259,6 +261,22 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         f"{f', {busy} measured on a busy machine' if busy else ''}, {doc['wall_seconds'] / 60:.1f} min); "
         f"framework log: {log_file}")
     return doc
+
+
+def _before_rows(step: str, out: Path, log, fn):
+    """fn(); a Ctrl-C or SIGTERM during it says what was interrupted and what is left (no row measured yet)."""
+    import signal
+
+    try:
+        return fn()
+    except BenchInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if str(exc) == f"signal {int(signal.SIGTERM)}" else "Ctrl-C"
+        left = "left as it was" if out.exists() else "not written"
+        log(f"\ninterrupted by {how} during {step}: no row was measured, {out} {left}; run the same command "
+            f"again (the reference logits are cached only once complete)")
+        raise BenchInterrupted(str(out)) from None
 
 
 def _calibrate(env, suite, decisions, work: Path, log) -> Optional[Dict[str, Any]]:
