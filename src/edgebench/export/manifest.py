@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from edgebench import util
-from edgebench.contracts.schema import SchemaProblem, check_header, need
+from edgebench.contracts.schema import Anything, Int, Map, Null, Num, SchemaProblem, Str, check, check_header, need
 from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
 
 SCHEMA = "edgebench.manifest"
@@ -84,7 +84,19 @@ class ArtifactRecord:
         if rec.parity is not None:
             need(rec.parity, "passed", "bool", f"{where}.parity", required=False, none_ok=True)
             need(rec.parity, "reason", "str", f"{where}.parity", required=False, none_ok=True)
+        check(d, ARTIFACT_SPEC, where)
         return rec
+
+
+# Ranges of an artifact record's numbers (issue 20): a lower and an upper bound each
+_N = Null()
+ARTIFACT_SPEC = Map({
+    "size_bytes": Int(0, 1 << 44) | _N, "export_seconds": Num(0, 1e7) | _N,
+    "sha256": Str(pattern=r"^[0-9a-f]{64}$", hint="64 hex digits") | _N,
+    "parity": Map({"images": Int(0, 10 ** 8) | _N, "seconds": Num(0, 1e7) | _N, "top1": Num(0, 1) | _N,
+                   "top1_agreement": Num(0, 1) | _N, "max_abs_logit_diff": Num(0, 1e30) | _N,
+                   "rel_diff": Num(0, 1e30) | _N}, extra=Anything()) | _N,
+}, extra=Anything())
 
 
 @dataclass
