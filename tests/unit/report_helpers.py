@@ -105,3 +105,34 @@ def write_set(folder: Path) -> List[Path]:
     bad = folder / "truncated.json"
     bad.write_text(a.read_text()[:500])
     return [a, b, c, bad]
+
+
+def mark_busy(doc: Dict[str, Any], every: int = 2, seed: int = 0) -> Dict[str, Any]:
+    """Mark every `every`-th ok row as measured on a busy machine, the way edgebench.machine.load.since and
+    bench.rows record it (extra.machine_load with its own numbers, the same text in warnings)."""
+    rng = np.random.RandomState(seed)
+    for i, r in enumerate(r for r in doc["rows"] if r["status"] == "ok"):
+        if i % every:
+            continue
+        cores, load = float(rng.uniform(0.6, 1.6)), float(rng.uniform(1.0, 3.0))
+        text = (f"busy machine: other processes used {cores:.2f} cores on average while this was measured "
+                f"(load average {load:.2f} before); the numbers may be low, measure again on a quiet machine")
+        r["extra"] = dict(r.get("extra") or {})
+        r["extra"]["machine_load"] = {"during": {"other_processes_cores": round(cores, 3)},
+                                                     "busy": text}
+        r["warnings"] = list(r.get("warnings") or []) + [text]
+    return doc
+
+
+def add_floors(doc: Dict[str, Any], peak_gflops: float, method: str = "measured") -> Dict[str, Any]:
+    """A floor on every ok row with a rate, as bench.floor.floor_for writes it (FLOPs over `peak_gflops`)."""
+    flops = doc["model"]["flops_per_image"]
+    for r in doc["rows"]:
+        ips = r.get("throughput_ips") or (r["testset"]["images"] / r["testset"]["avg_s"] if r.get("testset") else None)
+        if r["status"] != "ok" or not ips:
+            continue
+        floor_ms = flops / (peak_gflops * 1e9) * 1000.0
+        r["floor"] = {"peak_gflops": peak_gflops, "method": method,
+                      "source": f"{method} on this machine" if method == "measured" else f"{method}: test peak",
+                      "floor_ms_per_image": floor_ms, "fraction_of_floor": floor_ms / (1000.0 / ips)}
+    return doc

@@ -190,8 +190,10 @@ def test_comparison_across_devices_and_pairs():
     assert cmp["kind"] == "across devices, same model"
     assert {l["config"] for l in cmp["lines"] if l["scenario"] == "testset"} >= {"keras · fp32 · 1 thr"}
     assert cmp["unmatched"] > 0  # 3 and 6 threads have no x86 counterpart
-    pairs = comparison_pairs([x86, arm, ref], ref)
+    pairs = comparison_pairs([x86, arm, ref], ref, with_imported=True)
     assert [(a.device, b.device) for a, b in pairs] == [("x86", "arm"), (ref.device, "x86"), (ref.device, "arm")]
+    # by default the imported seed study is compared with nothing
+    assert [(a.device, b.device) for a, b in comparison_pairs([x86, arm, ref], ref)] == [("x86", "arm")]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ def test_render_report_writes_html_md_and_charts(tmp_path):
     assert "orin-nano (seed study) (imported)" in m and "Imported, not measured by edgebench." in m
     # runs told apart by device, place and time; the heading's order is the columns' order
     first, second = "x86-test · host · 2026-11-23 17:30", "x86-test · x86-cpu container · 2026-11-27 17:46"
-    assert f"### {first} vs {second} (same device, same model)" in m
+    assert f"### {first} vs {second} (same device, same model, host vs x86-cpu container)" in m
     assert f"| Scenario | Configuration | {first} | {second} | Ratio |" in m
     assert "**Different images**: container image id none (ran on the host) vs e1e1e1e1e1e1" in m
     assert "across devices, same model" in m

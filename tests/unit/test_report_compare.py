@@ -76,7 +76,7 @@ def test_seed_study_against_the_kit_model_is_cross_model_per_flop(tmp_path):
     ts = _rows(local_doc, backend="keras", precision="fp32", threads=1, scenario="testset")[0]["testset"]
     per_image = (10000 / ts["avg_s"]) / (10000 / 1111.3610269228618)
     assert line["ratio"] == pytest.approx(per_image * 149530624 / 2318804992, rel=0.02)
-    html, md = render_report([write(tmp_path / "local.json", local_doc)], tmp_path / "out")
+    html, md = render_report([write(tmp_path / "local.json", local_doc)], tmp_path / "out", with_imported=True)
     text = md.read_text()
     assert "**cross-model comparison** (model: resnet34-cifar (sha256 unknown, 2.32 GFLOP/image) vs resnet34" in text
     assert "compared per FLOP (GFLOP/s), not per image" in text

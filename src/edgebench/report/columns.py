@@ -5,6 +5,7 @@ the table (a marker in the row), so no table grows wider than the page.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from edgebench.report.format import fmt, fmt_int, fmt_pp, fmt_ratio, fmt_s, slug
@@ -34,7 +35,8 @@ HEADER_TIPS = {
     "power": "mean power draw, watts", "energy": "energy per image, millijoules",
     "gflops": "achieved GFLOP/s (10^9 FLOP per second)",
     "floor": "percent of this machine's floor: (FLOPs / peak, or weight bytes / bandwidth) over the measured "
-             "time per image; never compared across machines",
+             "time per image; never compared across machines; above 100 the floor's peak was below what the row "
+             "reached (a footnote says which peak)",
     "speedup": "speed-up over the baseline backend (FP32) at the same threads, batch and scenario",
 }
 
@@ -94,6 +96,55 @@ COLUMNS: List[Tuple[str, str, Callable[[Dict[str, Any]], Optional[Dict[str, Any]
 ]
 
 
+NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
+
+
+def note_shape(note: str) -> str:
+    """A note with its numbers taken out: notes of one shape say the same thing about different values
+    ('busy machine: other processes used 1.21 cores ...' on 30 rows)."""
+    return NUMBER.sub("#", note)
+
+
+def _ranges(notes: List[str], rows: int = 0) -> str:
+    """One note for notes of one shape: each number becomes its range over them ('0.62–1.41 cores')."""
+    if len(notes) == 1:
+        return notes[0]
+    numbers = [NUMBER.findall(n) for n in notes]
+    parts = NUMBER.split(notes[0])
+    out = [parts[0]]
+    for k in range(len(parts) - 1):
+        values = [ns[k] for ns in numbers]
+        floats = [float(x.replace(",", "")) for x in values]
+        lo, hi = values[floats.index(min(floats))], values[floats.index(max(floats))]
+        out.append(lo if lo == hi else f"{lo}–{hi}")
+        out.append(parts[k + 1])
+    return (f"{rows} rows: " if rows > 1 else "") + "".join(out)
+
+
+def collapse_notes(per_row: List[List[str]]) -> Tuple[List[str], List[str], List[List[int]]]:
+    """(common notes, footnotes, each row's footnote numbers): notes of one shape are one footnote (their
+    numbers as ranges); a shape every row carries is a common note, said once above the table."""
+    shapes: Dict[str, List[str]] = {}
+    rows_of: Dict[str, List[int]] = {}
+    for i, notes in enumerate(per_row):
+        for n in notes:
+            k = note_shape(n)
+            shapes.setdefault(k, []).append(n)
+            if i not in rows_of.setdefault(k, []):
+                rows_of[k].append(i)
+    common_keys = [k for k in shapes if len(per_row) >= 2 and len(rows_of[k]) == len(per_row)]
+    common = [_ranges(list(dict.fromkeys(shapes[k]))) for k in common_keys]
+    footnotes: List[str] = []
+    marks: List[List[int]] = [[] for _ in per_row]
+    for k, notes in shapes.items():
+        if k in common_keys:
+            continue
+        footnotes.append(_ranges(list(dict.fromkeys(notes)), len(rows_of[k])))
+        for i in rows_of[k]:
+            marks[i].append(len(footnotes))
+    return common, footnotes, marks
+
+
 def build_table(views: List[Dict[str, Any]], scenario: str, baseline: str = BASELINE_BACKEND) -> Dict[str, Any]:
     """A table of ok row views: header cells, row cells, footnote markers and the footnotes."""
     cols = []
@@ -101,20 +152,8 @@ def build_table(views: List[Dict[str, Any]], scenario: str, baseline: str = BASE
         cells = [fn(v) for v in views]
         if any(c is not None for c in cells):
             cols.append((key, header.replace("keras", baseline), cells))
-    common: List[str] = []
-    if len(views) >= 2:
-        common = [n for n in views[0]["notes"] if all(n in v["notes"] for v in views[1:])]
-    footnotes: List[str] = []
-    rows = []
-    for i, v in enumerate(views):
-        marks = []
-        for n in v["notes"]:
-            if n in common:
-                continue
-            if n not in footnotes:
-                footnotes.append(n)
-            marks.append(footnotes.index(n) + 1)
-        rows.append({"view": v, "cells": [c[2][i] or cell("") for c in cols], "marks": marks})
+    common, footnotes, marks = collapse_notes([v["notes"] for v in views])
+    rows = [{"view": v, "cells": [c[2][i] or cell("") for c in cols], "marks": marks[i]} for i, v in enumerate(views)]
     return {
         "common_notes": common, "footnotes": footnotes, "has_notes": bool(footnotes),
         "scenario": scenario, "title": SCENARIO_TITLES.get(scenario, str(scenario)), "anchor": slug(scenario),

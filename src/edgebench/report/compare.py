@@ -132,6 +132,8 @@ def compare(a: DocView, b: DocView) -> Dict[str, Any]:
         kind = "not comparable: " + ", ".join(d.what for d in blockers) + " differ"
     else:
         kind = "same device, same model" if a.device == b.device else "across devices, same model"
+        if a.where != b.where and not (a.imported or b.imported):
+            kind += f", {a.where} vs {b.where}"
     return {"a": a, "b": b, "kind": kind, "per_flop": per_flop, "comparable": not blockers,
             "differences": diffs + row_diffs, "blockers": blockers, "lines": lines, "unmatched": unmatched,
             "has_notes": any(l["notes"] for l in lines), "geomean": geo, "geomean_text": fmt_ratio(geo) if geo else "",
@@ -139,12 +141,39 @@ def compare(a: DocView, b: DocView) -> Dict[str, Any]:
             "anchor": f"cmp-{a.anchor}-{b.anchor}"}
 
 
-def comparison_pairs(views: List[DocView], reference: Optional[DocView]) -> List[Tuple[DocView, DocView]]:
-    """The first file given against each other file; the seed-study reference against each local run."""
-    user = [v for v in views if v is not reference]
-    pairs = [(user[0], other) for other in user[1:]] if len(user) >= 2 else []
-    if reference is not None:
-        pairs += [(reference, v) for v in user if not v.imported]
+def measurement_key(v: DocView) -> Optional[Tuple[Any, ...]]:
+    """What makes two runs the same measurement: model sha256, suite name and test set (source checksum and
+    image count); None when one of them is not recorded (such a file is never paired on it)."""
+    data = v.suite.get("data") if isinstance(v.suite.get("data"), dict) else {}
+    key = (v.model.get("sha256"), v.suite.get("name"), data.get("checksum"), v.suite.get("test_images"))
+    return key if all(key) else None
+
+
+def comparison_pairs(views: List[DocView], reference: Optional[DocView],
+                     with_imported: bool = False) -> List[Tuple[DocView, DocView]]:
+    """Which files are compared, in this order:
+    1. runs of the same model, suite and test set on different launchers (host, a container) or devices:
+       every such pair, the older run first;
+    2. the first file given against each other file not yet paired with it;
+    3. with `with_imported` only: imported tables (CSV imports in 2., the seed-study reference against each
+       local run). Without it imported tables are shown in their own section and compared with nothing."""
+    user = [v for v in views if v is not reference and (with_imported or not v.imported)]
+    measured = [v for v in user if not v.imported]
+    groups: Dict[Tuple[Any, ...], List[DocView]] = {}
+    for v in measured:
+        key = measurement_key(v)
+        if key is not None:
+            groups.setdefault(key, []).append(v)
+    pairs: List[Tuple[DocView, DocView]] = []
+    for group in groups.values():
+        group = sorted(group, key=lambda v: v.created)      # stable: equal times keep the order given
+        for i, a in enumerate(group):
+            pairs += [(a, b) for b in group[i + 1:] if (a.where, a.device) != (b.where, b.device)]
+    paired = {frozenset((id(a), id(b))) for a, b in pairs}
+    if len(user) >= 2:
+        pairs += [(user[0], o) for o in user[1:] if frozenset((id(user[0]), id(o))) not in paired]
+    if reference is not None and with_imported:
+        pairs += [(reference, v) for v in measured]
     return pairs
 
 

@@ -30,7 +30,8 @@ UNITS: Dict[str, str] = {
     "telemetry.power_w_mean": "watts",
     "telemetry.energy_j_per_image": "joules per image",
     "gflops_achieved": "GFLOP/s (10^9 floating-point operations per second)",
-    "floor.fraction_of_floor": "fraction, floor time / measured time (0..1)",
+    "floor.fraction_of_floor": "fraction, floor time / measured time (1 = at the floor; above 1 when the "
+                               "floor's peak is below what the row reached: the report says why)",
     "floor.floor_ms_per_image": "milliseconds per image",
     "floor.peak_gflops": "GFLOP/s",
     "model.flops_per_image": "FLOP per image", "model.macs_per_image": "multiply-accumulates per image",

@@ -83,8 +83,8 @@ def identity_differences(a: DocView, b: DocView) -> List[Difference]:
     if not ta["checksum"] or not tb["checksum"] or ta != tb:
         why = "checksum not recorded" if not ta["checksum"] or not tb["checksum"] else ""
         out.append(Difference("test set", "test set",
-                              f"{ta['images'] or '?'} images, checksum {short_hash(ta['checksum'])}",
-                              f"{tb['images'] or '?'} images, checksum {short_hash(tb['checksum'])}", why,
+                              f"{ta['images'] or '?'} images from source {short_hash(ta['checksum'])}",
+                              f"{tb['images'] or '?'} images from source {short_hash(tb['checksum'])}", why,
                               blocking=True))
     for key, what in (("image_id", "container image id"), ("image_digest", "container image digest")):
         xa, xb = a.container(key), b.container(key)

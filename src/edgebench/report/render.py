@@ -26,7 +26,7 @@ from edgebench.report.columns import build_table
 from edgebench.report.compare import compare, compare_documents, comparison_pairs
 from edgebench.report.format import fmt, md_escape
 from edgebench.report.stats import METHOD
-from edgebench.report.summary import environment_summary, flatten, highlights
+from edgebench.report.summary import busy_count, environment_summary, flatten, highlights
 from edgebench.report.views import BASELINE_BACKEND, CV_LIMIT, DocView, disambiguate
 from edgebench.util import atomic_write_text
 
@@ -96,15 +96,17 @@ def _section(view: DocView) -> Dict[str, Any]:
         "view": view, "tables": tables, "problems": view.problems(), "charts": doc_charts,
         "chart_notes": chart_notes, "env_summary": environment_summary(view),
         "env_full": flatten(view.environment) if view.environment else [], "counts": view.counts(),
-        "highlights": highlights(view),
+        "highlights": highlights(view), "busy": busy_count(view),
     }
 
 
 def build_context(result_paths: Sequence, include_reference: bool = True, baseline: str = BASELINE_BACKEND,
                   extra_documents: Sequence[Tuple[Dict[str, Any], str]] = (), title: Optional[str] = None,
-                  reproduction: bool = False) -> Dict[str, Any]:
+                  reproduction: bool = False, with_imported: bool = False) -> Dict[str, Any]:
     """Everything the templates show. `reproduction`: exactly two documents, an original and its re-run,
-    compared difference by difference (no reference)."""
+    compared difference by difference (no reference). `with_imported`: imported tables (the seed study,
+    CSV imports) are also compared with the measured runs and summed up in "At a glance"; by default
+    they stay in their own section, compared with nothing."""
     loaded, skipped = _load(result_paths)
     loaded = list(loaded) + list(extra_documents)
     if result_paths and not loaded:
@@ -136,7 +138,7 @@ def build_context(result_paths: Sequence, include_reference: bool = True, baseli
         raise ReportError(", ".join(s["path"] for s in skipped) or "-", "nothing to render (nothing written)")
     shown = [s["view"] for s in sections]
     comparisons, differences = [], None
-    for a, b in comparison_pairs(shown, reference if reference in shown else None):
+    for a, b in comparison_pairs(shown, reference if reference in shown else None, with_imported):
         try:
             cmp = compare(a, b)
         except Exception as exc:
@@ -154,6 +156,8 @@ def build_context(result_paths: Sequence, include_reference: bool = True, baseli
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "kit_version": __version__, "baseline": baseline,
         "sections": [s for s in sections if not s["view"].imported] + [s for s in sections if s["view"].imported],
+        "measured_sections": [s for s in sections if not s["view"].imported],
+        "imported_sections": [s for s in sections if s["view"].imported], "with_imported": with_imported,
         "comparisons": comparisons, "skipped": skipped, "inputs": [v.path for v in shown],
         "cv_limit_pct": round(CV_LIMIT * 100), "noise_method": METHOD,
         "reproduction": reproduction, "differences": differences,
@@ -183,18 +187,20 @@ def _previous_charts(out: Path) -> List[str]:
 
 def render_report(result_paths: Sequence, out_dir, title: Optional[str] = None, include_reference: bool = True,
                   baseline: str = BASELINE_BACKEND, extra_documents: Sequence[Tuple[Dict[str, Any], str]] = (),
-                  template_dir=None, reproduction: bool = False) -> Tuple[Path, Path]:
+                  template_dir=None, reproduction: bool = False, with_imported: bool = False) -> Tuple[Path, Path]:
     """Render report.html and report.md (plus charts/*.svg for the Markdown) into out_dir.
 
     Files that cannot be read are named in the report (and on stderr) and skipped; the rest renders.
     A named file that does not exist, or no readable file at all, raises ReportError before anything is
     written. `extra_documents` are already loaded documents with a name each (e.g. from a CSV import).
     `reproduction=True` renders two files as "original vs re-run" with every difference beyond noise.
+    `with_imported=True` compares imported tables with the measured runs (default: their own section).
     Returns (html_path, md_path)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(out, "the output folder is a file")
-    ctx = build_context(result_paths, include_reference, baseline, extra_documents, title, reproduction)
+    ctx = build_context(result_paths, include_reference, baseline, extra_documents, title, reproduction,
+                        with_imported)
     env = _environment(template_dir)
     html = env.get_template("report.html.j2").render(**ctx)
     md = env.get_template("report.md.j2").render(**ctx)

@@ -6,7 +6,7 @@ from typing import Any, List, Optional, Tuple
 
 from edgebench.report.format import fmt, fmt_pp, fmt_ratio, short_hash, sub
 from edgebench.report.stats import rate
-from edgebench.report.views import DocView, config_label
+from edgebench.report.views import CV_LIMIT, DocView, config_label
 
 SUMMARY_KEYS = (
     # edgebench.machine.fingerprint.collect() keys first, then plain names (imported files)
@@ -74,6 +74,17 @@ def flatten(d: Any, prefix: str = "") -> List[Tuple[str, str]]:
     return out
 
 
+def test_set_text(images: Any, data: Any) -> str:
+    """The test set in words. The bench records the checksum of the data *source* (the whole archive or
+    folder), and draws `images` from it (edgebench.data.subset, seed 0): two subset sizes of one source
+    share the checksum, so the text says which set it describes."""
+    data = data if isinstance(data, dict) else {}
+    n = f"{images:,}" if isinstance(images, int) else "? "
+    src = str(data.get("source") or "").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    text = f"{n} images" + (f" from {src}" if src else "")
+    return text + f"; source checksum {short_hash(data.get('checksum'))} (of the whole source, not of these images)"
+
+
 def environment_summary(view: DocView) -> List[Tuple[str, str]]:
     """Label / value pairs a reader needs to know what was measured (the full fingerprint is listed
     separately)."""
@@ -98,14 +109,37 @@ def environment_summary(view: DocView) -> List[Tuple[str, str]]:
         out.append(("Model", m))
     data = view.suite.get("data") if isinstance(view.suite.get("data"), dict) else {}
     if data.get("checksum") or view.suite.get("test_images"):
-        out.append(("Test set", f"{view.suite.get('test_images') or '?'} images, checksum "
-                                f"{short_hash(data.get('checksum'))}"))
+        out.append(("Test set", test_set_text(view.suite.get("test_images"), data)))
     rev = sub(view.doc, "kit", "git_revision")
     if rev and "Kit revision" not in seen:
         out.append(("Kit revision", str(rev)[:12]))
     if not out and env:
         out = [(k, v if len(v) <= 140 else v[:137] + "…") for k, v in flatten(env)[:8]]
     return out
+
+
+def busy_cores(row: Any) -> Optional[float]:
+    """Others' average CPU use (cores) while a row marked busy was measured (machine.load), else None."""
+    load = sub(row, "extra", "machine_load")
+    if not isinstance(load, dict) or not load.get("busy"):
+        return None
+    cores = sub(load, "during", "other_processes_cores")
+    return float(cores) if isinstance(cores, (int, float)) else float("nan")
+
+
+def trust_marks(row: Any, v: Any) -> List[str]:
+    """What a headline must carry about its row: measured on a busy machine, noisy timing."""
+    out = []
+    cores = busy_cores(row)
+    if cores is not None:
+        out.append("measured on a busy machine" + (f": others used {cores:.2f} cores" if cores == cores else ""))
+    if v.get("cv") is not None and v["cv"] > CV_LIMIT:
+        out.append(f"noisy: CV {v['cv'] * 100:.0f}%")
+    return out
+
+
+def busy_count(view: DocView) -> int:
+    return sum(1 for r in view.rows if r.get("status") == "ok" and busy_cores(r) is not None)
 
 
 SCENARIO_SHORT = {"testset": "test-set pass", "latency": "latency", "throughput": "throughput"}
@@ -134,7 +168,8 @@ def highlights(view: DocView) -> List[str]:
             text += f", top-1 {v['top1'] * 100:.2f}%"
             if v["delta_top1"] is not None and not v["is_baseline"]:
                 text += f" ({fmt_pp(v['delta_top1'])})"
-        return text
+        trust = trust_marks(r, v)
+        return text + (f" [{'; '.join(trust)}]" if trust else "")
 
     if with_acc:
         best = max(with_acc, key=lambda x: x[1]["value"])

@@ -47,6 +47,24 @@ def time_label(created: str) -> str:
     return created[:16].replace("T", " ") if created else "time not recorded"
 
 
+def floor_above_note(floor: Optional[Dict[str, Any]], frac: Optional[float]) -> Optional[str]:
+    """Why a row ran faster than its floor (above 100%): the floor's peak is below what this backend reached,
+    so here it is a lower bound of the machine's peak, not a limit. Says which peak it was."""
+    if not floor or frac is None or frac <= 1.0:
+        return None
+    source = str(floor.get("source") or "")
+    method = floor.get("method") or ("estimate" if source.startswith("estimate") else
+                                     "measured" if source.startswith("measured") else "")
+    why = {"estimate": "an estimate from the ISA and the recorded clock, which this CPU beats (a clock above the "
+                       "recorded maximum, or more FLOP per cycle than assumed)",
+           "measured": "measured by the kit's calibration GEMM, which this backend's kernels beat (or the "
+                       "calibration ran while the machine was busy)",
+           "datasheet": "the card's published peak, so the FLOPs counted for the model are more than it computes "
+                        "(for example skipped or fused work)"}.get(method, "of unknown origin")
+    return (f"{frac * 100:.0f}% of floor: faster than the floor, so its peak ({fmt(floor.get('peak_gflops'))} "
+            f"GFLOP/s) is {why}; read this floor as a lower bound here, not a limit")
+
+
 class DocView:
     """A loaded results document with its derived values; `label` names it in the report."""
 
@@ -165,6 +183,9 @@ class DocView:
                          f"not shown")
         base = self.baseline_row(row) if status == "ok" else None
         fl = row.get("floor") if isinstance(row.get("floor"), dict) else None
+        above = floor_above_note(fl, fields.floor_fraction(row))
+        if above:
+            notes.append(above)
         if status == "ok" and self.accuracy_na and acc:
             status_label, status_class = "ok, accuracy n/a", "ok"  # the timing stands; top-1 of chance says nothing
         elif status == "ok":
