@@ -10,7 +10,7 @@ from typing import Any, Dict
 from edgebench.contracts.schema import Map, Null, SchemaProblem, Str, problems
 
 PATH_KEYS = ("run", "model", "artifacts", "results", "reports", "data", "target", "device", "suite", "inventory")
-SPEC = Map({k: Str(max_len=4096) | Null() for k in PATH_KEYS})
+SPEC = Map({k: Str(max_len=4096, pattern=r"^(?!\s*$)", hint="a non-blank path or name") | Null() for k in PATH_KEYS})
 
 
 class ConfigError(ValueError):

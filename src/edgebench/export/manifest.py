@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from edgebench import util
-from edgebench.contracts.schema import Anything, Int, Map, Null, Num, SchemaProblem, Str, check, check_header, need
+from edgebench.contracts.schema import (Anything, Int, List_, Map, Null, Num, SchemaProblem, Str, check, check_header,
+                                        need)
 from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
 
 SCHEMA = "edgebench.manifest"
@@ -92,6 +93,7 @@ class ArtifactRecord:
 _N = Null()
 ARTIFACT_SPEC = Map({
     "size_bytes": Int(0, 1 << 44) | _N, "export_seconds": Num(0, 1e7) | _N,
+    "applied": List_(Str(max_len=2000), 0, 1000) | _N,   # what the exporter did, in words
     "sha256": Str(pattern=r"^[0-9a-f]{64}$", hint="64 hex digits") | _N,
     "parity": Map({"images": Int(0, 10 ** 8) | _N, "seconds": Num(0, 1e7) | _N, "top1": Num(0, 1) | _N,
                    "top1_agreement": Num(0, 1) | _N, "max_abs_logit_diff": Num(0, 1e30) | _N,
