@@ -324,6 +324,7 @@ SECTION = {"run": "resnet34", "model": "resnet34", "artifacts": "artifacts", "re
 
 @FUZZ
 @given(mutation(SECTION, [(k,) for k in SECTION], [()]))
+@example(("replace", ("data",), dict(SECTION, data=""), None, None))   # found by this fuzzer: accepted before
 def test_fuzz_invoke_yaml_section(tmp_path, case):
     how, key, doc, at, junk = case
     text = _text({"edgebench": doc}, how, at, junk, _dump_yaml)
