@@ -24,6 +24,7 @@ if not os.path.exists("/usr/src/tensorrt/bin/trtexec"):
     errors.append("trtexec missing at /usr/src/tensorrt/bin/trtexec")
 
 import onnxruntime  # noqa: E402
+import openvino  # noqa: E402
 import polygraphy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorrt  # noqa: E402
@@ -40,7 +41,7 @@ except Exception as exc:  # noqa: BLE001
 system = versions.system_versions()  # JetPack's /usr/local/cuda and cuDNN header, not cuda-python's constant
 found = {"tensorflow": tf.__version__, "tensorrt": tensorrt.__version__, "onnxruntime": onnxruntime.__version__,
          "polygraphy": polygraphy.__version__, "cuda-python": cuda_python, "cuda": system.get("cuda") or "",
-         "cudnn": system.get("cudnn") or ""}
+         "cudnn": system.get("cudnn") or "", "openvino": openvino.__version__.split("-")[0]}
 if not hasattr(cudart, "cudaGraphInstantiateWithFlags"):
     errors.append("cuda-python %s lacks cudaGraphInstantiateWithFlags (the tensorrt backend's CUDA graphs)" % cuda_python)
 if not found["cuda"]:

@@ -9,9 +9,13 @@ assert sys.version_info[:2] == (3, 11), sys.version
 
 import numpy  # noqa: E402
 import onnxruntime  # noqa: E402
+import openvino  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__}
+found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__,
+         "openvino": openvino.__version__.split("-")[0]}
+if "CPU" not in openvino.Core().available_devices:
+    errors.append("OpenVINO sees no CPU device")
 for name, want in expect.items():
     if name in found and found[name] != want:
         errors.append(f"{name} {found[name]} != {want}")

@@ -19,6 +19,8 @@ EXPECTED = {
     "tflite-fp32": "model_fp32.tflite",
     "tflite-fp16": "model_fp16.tflite",
     "tflite-int8": "model_int8.tflite",
+    "openvino-fp32": "openvino",
+    "openvino-int8": "openvino-int8",
 }
 
 

@@ -14,7 +14,7 @@ from edgebench.export import onnx_int8
 def test_default_selection_excludes_tensorrt():
     names = export.select(None)
     assert names == ["keras-fp32", "savedmodel-fp32", "onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-fp16",
-                     "tflite-int8"]
+                     "tflite-int8", "openvino-fp32", "openvino-int8"]
 
 
 def test_selection_adds_dependencies_and_keeps_order():

@@ -71,8 +71,28 @@ def run(args) -> int:
         return 2
     probe = args.check or names
     info["backends"] = {n: runtimes.availability(n) for n in probe}
+    offer = _openvino_cpu(info["backends"])
     print(json.dumps(info, indent=2))
+    if offer:
+        print(f"openvino CPU: {offer}", file=sys.stderr)
     missing = [b for b in args.check if not info["backends"][b].get("available")]
     for b in missing:
         print(f"backend {b!r} unavailable: {info['backends'][b].get('reason', 'unknown reason')}", file=sys.stderr)
     return 1 if missing else 0
+
+
+def _openvino_cpu(backends: Dict[str, Dict[str, object]]) -> str:
+    """Add what the CPU offers (VNNI, AMX, BF16, Arm dot-product; OpenVINO's OPTIMIZATION_CAPABILITIES) to each
+    available openvino backend's entry; returns the one-line summary ('' when none was probed)."""
+    probed = [n for n, b in backends.items() if n.startswith("openvino") and b.get("available")]
+    if not probed:
+        return ""
+    from edgebench.runtimes import openvino
+
+    try:
+        offer = openvino.cpu_capabilities()
+    except Exception as exc:  # a capability probe must never hide an available backend
+        offer = {"error": f"{type(exc).__name__}: {exc}"}
+    for n in probed:
+        backends[n]["cpu"] = offer
+    return openvino.describe_offer(offer) if "offers" in offer else str(offer["error"])

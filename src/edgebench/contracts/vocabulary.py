@@ -16,8 +16,8 @@ OUTPUT_NAME = "logits"
 NUM_CLASSES = 10
 
 #: artifact formats the exporter writes and the manifest records
-FORMATS: Tuple[str, ...] = ("keras", "savedmodel", "onnx", "tflite", "tensorrt")
-#: numeric precisions (bf16: torch only; no exporter writes a bf16 artifact)
+FORMATS: Tuple[str, ...] = ("keras", "savedmodel", "onnx", "tflite", "tensorrt", "openvino")
+#: numeric precisions (bf16: torch and openvino, cast at run time; no exporter writes a bf16 artifact)
 PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
 #: precisions an exporter writes an artifact for (bf16 is cast at run time by the torch backend)
 EXPORT_PRECISIONS: Tuple[str, ...] = ("fp32", "fp16", "int8")
@@ -43,6 +43,8 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
     "onnxruntime-trt": ("onnx", "gpu"),
     "tensorrt": ("onnx", "gpu"),
     "tftrt": ("savedmodel", "gpu"),
+    "openvino": ("openvino", "cpu"),             # OpenVINO IR, LATENCY hint, one synchronous request
+    "openvino-throughput": ("openvino", "cpu"),  # THROUGHPUT hint, the batch over async infer requests
     "torch": ("onnx", "gpu"),             # onnx2torch module, eager (the GPU study's baseline)
     "torch-cl": ("onnx", "gpu"),          # channels-last
     "torch-graph": ("onnx", "gpu"),       # CUDA-graph capture and replay
@@ -52,10 +54,15 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
     "torch-compute": ("onnx", "gpu"),     # compute only: input kept on the GPU (like trtexec --noDataTransfers)
     "torch-compile-graph": ("onnx", "gpu"),    # torch.compile, then captured in a CUDA graph and replayed
     "torch-compile-compute": ("onnx", "gpu"),  # the same, compute only (input kept on the GPU)
+    "torch-fused-graph": ("onnx", "gpu"),      # fuse: cudnn (conv+bias+[add]+ReLU one cuDNN call), CUDA graph
+    "torch-fused-compute": ("onnx", "gpu"),    # the same, compute only
+    "torch-fused-compile-graph": ("onnx", "gpu"),    # fuse: cudnn, then torch.compile captured in a CUDA graph
+    "torch-fused-compile-compute": ("onnx", "gpu"),  # the same, compute only
 }
 #: the backend that runs each format in parity checks and as a reference
 FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime",
-                                  "tflite": "tflite", "tensorrt": "tensorrt"}
+                                  "tflite": "tflite", "tensorrt": "tensorrt",
+                                  "openvino": "openvino"}
 #: the default reference backend (the Keras model itself) and the one used where TensorFlow is absent
 REFERENCE_BACKEND = "keras-call"
 REFERENCE_BACKEND_NO_TF = "onnxruntime"

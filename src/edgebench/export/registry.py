@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Type
 from edgebench.contracts.vocabulary import FORMATS
 from edgebench.export.base import Exporter
 
-DEFAULT_FORMATS = ("keras", "savedmodel", "onnx", "tflite")  # tensorrt is built on the device
+DEFAULT_FORMATS = ("keras", "savedmodel", "onnx", "tflite", "openvino")  # tensorrt is built on the device
 
 #: artifact name -> "module:Class", in export order (dependencies first)
 EXPORTERS: Dict[str, str] = {
@@ -19,9 +19,12 @@ EXPORTERS: Dict[str, str] = {
     "tensorrt-fp32": "edgebench.export.tensorrt:TensorRTFp32Exporter",
     "tensorrt-fp16": "edgebench.export.tensorrt:TensorRTFp16Exporter",
     "tensorrt-int8": "edgebench.export.tensorrt:TensorRTInt8Exporter",
+    "openvino-fp32": "edgebench.export.openvino:OpenVINOExporter",
+    "openvino-int8": "edgebench.export.openvino:OpenVINOInt8Exporter",
 }
 REQUIRES: Dict[str, Tuple[str, ...]] = {"onnx-int8": ("onnx-fp32",), "tensorrt-fp32": ("onnx-fp32",),
-                                         "tensorrt-fp16": ("onnx-fp32",), "tensorrt-int8": ("onnx-fp32",)}
+                                         "tensorrt-fp16": ("onnx-fp32",), "tensorrt-int8": ("onnx-fp32",),
+                                         "openvino-fp32": ("onnx-fp32",), "openvino-int8": ("onnx-fp32",)}
 ARTIFACTS = ("keras-fp32",) + tuple(EXPORTERS)
 
 

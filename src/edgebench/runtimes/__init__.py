@@ -28,6 +28,8 @@ _IMPLEMENTATIONS: Dict[str, str] = {
     "onnxruntime-trt": "edgebench.runtimes.onnxruntime:OrtTensorRT",
     "tensorrt": "edgebench.runtimes.tensorrt:TensorRT",
     "tftrt": "edgebench.runtimes.tftrt:TFTRT",
+    "openvino": "edgebench.runtimes.openvino:OpenVINO",
+    "openvino-throughput": "edgebench.runtimes.openvino:OpenVINOThroughput",
 }
 _IMPLEMENTATIONS.update(TORCH_VARIANTS)  # torch, torch-cl, torch-graph, ...: one class each
 _BACKENDS: Dict[str, str] = {name: _IMPLEMENTATIONS[name] for name in BACKENDS}  # KeyError: a backend without a class
