@@ -188,8 +188,11 @@ def _ticker(epochs: int, steps: int, n_train: int, interval: float = PROGRESS_IN
 
         def line(self) -> str:
             w = dict(self.where)
-            if w["phase"] != "training" or not w["batch"]:
-                return f"epoch {w['epoch'] or 1}/{epochs}: {w['phase']} ({time.perf_counter() - w['t0']:.0f} s)"
+            since = f"{time.perf_counter() - w['t0']:.0f} s"
+            if w["phase"] == "training" and not w["batch"]:
+                return f"epoch {w['epoch']}/{epochs}: first batch ({since}; TensorFlow builds the training step)"
+            if w["phase"] != "training":
+                return f"epoch {w['epoch'] or 1}/{epochs}: {w['phase']} ({since})"
             spent = time.perf_counter() - w["t0"]
             ips = min(w["batch"] * n_train / steps, n_train) / spent
             left = (steps - w["batch"]) * spent / w["batch"]
