@@ -353,8 +353,10 @@ def _fresh_demo_run(run_dir: Path) -> None:
 @task(help={"data": "CIFAR-10 source (offline: ../shared/data/cifar10/cifar10-jpeg.zip or the official archive)",
             "started": "epoch seconds when `make demo` started (the Makefile passes it: the venv stage is timed)"})
 def demo(c, data=None, started=None):
-    """The whole pipeline on this machine, as a smoke run: train a half-width ResNet18 (2 epochs, 10k images),
-    export every format, bench the demo suite, report; prints the time of each stage."""
+    """The whole pipeline on this machine as a smoke run (train, export, bench, report), timed per stage.
+
+    Trains resnet18-half (2 epochs, 10,000 images), exports every format, runs the demo suite, renders the report.
+    """
     from edgebench.machine.fingerprint import cpu_info
 
     data = _opt(c, "data", data)
