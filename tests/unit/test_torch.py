@@ -33,6 +33,8 @@ def test_presets_and_suite_options_make_the_settings():
     assert rt.settings == dict(DEFAULTS, mode="graph", channels_last=True, io="device")
     assert TorchFromOnnx("model.onnx").settings == DEFAULTS  # the first run's eager path
     assert TorchGraphTF32("model.onnx").settings["tf32"] is True
+    fused = runtimes.get("torch-fused-compile-graph")("model.onnx", precision="bf16")
+    assert fused.settings == dict(DEFAULTS, mode="compile-graph", channels_last=True, io="pinned", fuse="cudnn")
 
 
 @pytest.mark.parametrize("options, message", [
@@ -44,6 +46,7 @@ def test_presets_and_suite_options_make_the_settings():
     ({"freeze": True}, "freeze applies to the compiled modes only"),
     ({"mode": "compile-graph", "compile_mode": "reduce-overhead"}, "captures its own CUDA graphs"),
     ({"freeze": 1, "mode": "compile"}, "freeze must be true or false"),
+    ({"fuse": "tensorrt"}, "fuse='tensorrt'; choose one of none, cudnn"),
 ])
 def test_bad_options_are_refused_with_the_choices(options, message):
     with pytest.raises(ValueError, match=message):
@@ -63,7 +66,7 @@ def test_without_pytorch_the_backend_says_why():
     assert "not installed" in TorchGraph.check()
 
 
-@pytest.mark.parametrize("name", ["gpu-torch", "gpu-host-cpu"])
+@pytest.mark.parametrize("name", ["gpu-torch", "gpu-host-cpu", "gpu-fused"])
 def test_study_suites_parse(variants, name):
     s = suite_mod.load(str(SUITES / f"{name}.yaml"), cores=16)
     keys = [g.key for g in s.groups]
@@ -71,6 +74,13 @@ def test_study_suites_parse(variants, name):
     if name == "gpu-torch":
         assert {g.backend for g in s.groups} == set(VARIANTS)
         assert all(g.threads is None for g in s.groups)
+    elif name == "gpu-fused":  # every fused variant, each next to the unfused configuration it builds on
+        backends = {g.backend for g in s.groups}
+        fused = {b for b in VARIANTS if runtimes.get(b).presets.get("fuse") == "cudnn"}
+        assert fused <= backends and fused
+        assert {("fp32", "torch-fused-graph"), ("fp16", "torch-fused-graph")} <= {(g.precision, g.backend)
+                                                                                for g in s.groups}
+        assert {"torch-graph", "torch-compile-graph", "torch-compile-compute"} <= backends
     else:
         assert [g.threads for g in s.groups] == [1, 3, 6, 12, 16]
 

@@ -65,7 +65,7 @@ def test_variant_matches_onnxruntime(small_model, backend, precision):
     if backend == "torch-graph-tf32" and precision != "fp32":
         pytest.skip("TF32 is an FP32 setting")
     x = np.random.default_rng(1).uniform(0, 255, (5, 32, 32, 3)).astype(np.float32)
-    compiled = backend in ("torch-compile", "torch-compile-graph", "torch-compile-compute")  # compiling syncs
+    compiled = "compile" in backend  # compiling syncs (torch-compile*, torch-fused-compile*)
     settings = _check(backend, small_model, precision, x, _reference(small_model, x), sync_check=not compiled)
     assert settings["gpu_name"]
     assert settings["onnx_clean"]["dynamic_ops_left"] == []
@@ -121,3 +121,33 @@ def test_real_export_is_capturable_and_correct(path):
     for backend, precision in (("torch-graph", "fp32"), ("torch-graph", "fp16"), ("torch-cl", "bf16")):
         settings = _check(backend, path, precision, x, ref, sync_check=True)
         assert settings["onnx_clean"]["dynamic_ops_left"] == []
+
+
+@pytest.mark.parametrize("backend", ["torch-fused-graph", "torch-fused-compute", "torch-fused-compile-graph"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_fused_matches_onnxruntime(tmp_path, backend, precision):
+    """fuse: cudnn on a small ResNet (stem, identity block, downsample block): cuDNN's fused calls compute what
+    ONNX Runtime computes, every Conv -> Relu / Conv -> Add -> Relu site fused, the projection left."""
+    from test_torch_fuse import mini_resnet
+
+    path = tmp_path / "model.onnx"
+    onnx.save(mini_resnet(hw=32), str(path))
+    x = np.random.default_rng(8).uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
+    settings = _check(backend, path, precision, x, _reference(path, x),
+                      sync_check=backend != "torch-fused-compile-graph")
+    assert settings["fused_kernel"].startswith("cudnn")
+    assert (settings["fused"]["conv_relu"], settings["fused"]["conv_add_relu"]) == (3, 3)
+    assert [r["reason"] for r in settings["fused"]["left"]] == [
+        r["reason"] for r in settings["fused"]["left"] if "downsample" in r["reason"]]
+
+
+@pytest.mark.skipif(not _real_models(), reason="set EDGEBENCH_GPU_MODELS to a folder of <stem>/model.onnx "
+                                               "(the kit's exports; tools/gpu-study/run.sh test stages them)")
+@pytest.mark.parametrize("path", _real_models(), ids=lambda p: p.parent.name)
+def test_real_export_fuses_every_residual_site(path):
+    """The kit's ResNet34 export: every block's Add -> Relu fuses into a conv, and the fused graph is correct."""
+    x = np.random.default_rng(9).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+    settings = _check("torch-fused-graph", path, "fp32", x, _reference(path, x), sync_check=True)
+    fused = settings["fused"]
+    assert fused["conv_add_relu"] == 16 and fused["conv_relu"] >= 17, fused  # ResNet34: 16 blocks
+    assert all("downsample" in r["reason"] for r in fused["left"]), fused["left"]

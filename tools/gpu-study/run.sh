@@ -4,10 +4,14 @@
 # /root/stage while the machine stays warm, because one call carries at most 64 MiB:
 #   .stage/c*/  <stem>.model.onnx.part.*, <stem>.manifest.json, <stem>.train.json, cifar10-test.zip
 #   .whl/       onnx2torch (pure Python), installed into /tmp/site
-# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM | profile STEM | all    (STEM: orig or cifar)
-#   all: the whole study in one command (test, then torch, cpu and profile for both stems), for a machine that
-#        holds every input at once and has no per-call time limit (BUDGET=0 turns the per-step limit off)
+# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | all
+#        (STEM: orig or cifar)
+#   all: the whole study in one command (test, then torch, cpu, profile and fused for both stems), for a machine
+#        that holds every input at once and has no per-call time limit (BUDGET=0 turns the per-step limit off)
 #   profile: tools/gpu-study/profile_kernels.py on the configurations below -> results/profile-<stem>-<card>.json
+#   fused: the cuDNN-fusion suite (gpu-fused: fused variants next to the unfused ones, same batch sweep, full test
+#          set) and the profile of fused against unfused -> results/gpu-fused-<stem>-<card>.json,
+#          results/profile-fused-<stem>-<card>.json
 # Results: /root/stage/results/<suite>-<stem>-<card>.json, copied to $OUT after every step. A step that
 # runs out of time (BUDGET seconds, default 540) stops like Ctrl-C; the same command again resumes it.
 set -euo pipefail
@@ -54,20 +58,31 @@ PROFILE_CONFIGS=(${PROFILE:-torch:fp32:1 torch-graph:fp16:1 torch-compile-graph:
   torch-compute:fp16:1024 torch-compile-compute:fp16:1024 torch-compile-compute:fp16:4096
   torch-compile-compute:fp16:1024:freeze=true torch-compile-compute:fp16:4096:compile_mode=max-autotune-no-cudagraphs})
 
-profile() {  # stem
-  local out="$ROOT/results/profile-$1-$CARD.json"
-  timeout -s TERM "${BUDGET:-540}" python3 tools/gpu-study/profile_kernels.py --artifacts "$ROOT/$1" --out "$out" \
-    "${PROFILE_CONFIGS[@]}" || echo "profile exit $?"
+# the fused rows against the unfused ones they build on: batch 1 (where the 0.3 ms goal is) and 4096 (peak)
+# shellcheck disable=SC2206
+FUSED_CONFIGS=(${PROFILE_FUSED:-torch-compile-graph:fp16:1 torch-fused-graph:fp16:1 torch-fused-compile-graph:fp16:1
+  torch-fused-compile-graph:bf16:1 torch-compile-compute:fp16:4096 torch-fused-compute:fp16:4096
+  torch-fused-compile-compute:fp16:4096 torch-fused-graph:fp16:4096})
+
+profile() {  # stem [name config...]
+  local stem=$1 name=${2:-profile}; shift; [ $# -gt 0 ] && shift
+  local out="$ROOT/results/$name-$stem-$CARD.json"
+  [ $# -gt 0 ] || set -- "${PROFILE_CONFIGS[@]}"
+  timeout -s TERM "${BUDGET:-540}" python3 tools/gpu-study/profile_kernels.py --artifacts "$ROOT/$stem" --out "$out" \
+    "$@" || echo "profile exit $?"
   cp "$out" "$OUTDIR/" 2>/dev/null || true
 }
 
 case "${1:-}" in
   stage) stage ;;
   test) stage; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
-        EDGEBENCH_GPU_MODELS="$ROOT" python3 -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_torch_gpu.py -ra ;;
+        EDGEBENCH_GPU_MODELS="$ROOT" python3 -m pytest -q -p no:cacheprovider tests/unit/test_torch_gpu.py \
+          tests/unit/test_torch_fuse.py -ra ;;
   torch) stage; bench gpu-torch "$2" ;;
   cpu) stage; bench gpu-host-cpu "$2" ;;
   profile) stage; profile "$2" ;;
-  all) "$0" test; for stem in orig cifar; do "$0" torch "$stem"; "$0" cpu "$stem"; "$0" profile "$stem"; done ;;
-  *) echo "usage: $0 stage | test | torch STEM | cpu STEM | profile STEM" >&2; exit 2 ;;
+  fused) stage; bench gpu-fused "$2"; profile "$2" profile-fused "${FUSED_CONFIGS[@]}" ;;
+  all) "$0" test; for stem in orig cifar; do "$0" torch "$stem"; "$0" cpu "$stem"; "$0" profile "$stem"
+         "$0" fused "$stem"; done ;;
+  *) echo "usage: $0 stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | all" >&2; exit 2 ;;
 esac

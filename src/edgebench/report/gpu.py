@@ -57,7 +57,37 @@ def _how(s: Dict[str, Any]) -> str:
         parts.append("TF32")
     if s.get("sync_check"):
         parts.append("no host sync (checked)")
+    fused = s.get("fused")
+    if s.get("fuse") == "cudnn" and isinstance(fused, dict):
+        parts.append(f"cuDNN-fused: {fused.get('conv_relu')} conv+ReLU, {fused.get('conv_add_relu')} conv+add+ReLU, "
+                     f"{len(fused.get('left') or [])} convs left")
     return ", ".join(parts)
+
+
+#: the settings that make a fused row's unfused partner (the same run without fuse: cudnn)
+PARTNER_KEYS = ("mode", "compile_mode", "io", "channels_last", "tf32_effective", "freeze")
+
+
+def _against_unfused(variants: List[Dict[str, Any]]) -> None:
+    """Each fused row (fuse: cudnn) against the unfused row of the same settings and precision, at batch 1
+    and at the fused row's best batch: the ratios lead its two bound texts."""
+    for v in variants:
+        if v["settings"].get("fuse") != "cudnn":
+            continue
+        key = (v["precision"],) + tuple(v["settings"].get(k) for k in PARTNER_KEYS)
+        w = next((w for w in variants if w["settings"].get("fuse", "none") == "none"
+                  and (w["precision"],) + tuple(w["settings"].get(k) for k in PARTNER_KEYS) == key), None)
+        if w is None:
+            continue
+        v["unfused"] = w["backend"]
+        b1 = w["b1_ms"] / v["b1_ms"] if w["b1_ms"] and v["b1_ms"] else None
+        best = w["ips_by_batch"].get(v["best_batch"])
+        at_best = v["best_ips"] / best if best and v["best_ips"] else None
+        v["vs_unfused_b1"], v["vs_unfused_best"] = b1, at_best
+        if b1:
+            v["bound_b1"] = f"{b1:.2f}x {w['backend']} at b1; " + v["bound_b1"]
+        if at_best:
+            v["bound_best"] = f"{at_best:.2f}x {w['backend']} at batch {v['best_batch']}; " + v["bound_best"]
 
 
 def _is_gpu_row(row: Dict[str, Any]) -> bool:
@@ -161,6 +191,7 @@ def _model(key: Tuple[str, str], docs: List[Dict[str, Any]]) -> Optional[Dict[st
                 v["floor_pct_b1"] = flops * (1000.0 / v["b1_ms"]) / 1e12 / peak * 100
     for v in variants:
         _bounds(v, variants)
+    _against_unfused(variants)
     base = next((v for v in variants if (v["backend"], v["precision"]) == BASELINE), None)
     for v in variants:
         v["speedup_b1"] = base["b1_ms"] / v["b1_ms"] if base and base["b1_ms"] and v["b1_ms"] else None

@@ -24,6 +24,10 @@ extra.backend_versions.settings, with what was actually applied):
     sync_check     true: every forward runs under torch.cuda.set_sync_debug_mode("error"): a hidden
                    host synchronisation fails the row instead of slowing it
     device         cuda (default where available) | cuda:N | cpu
+    fuse           none (default) | cudnn: each Conv -> Relu and Conv -> Add -> Relu becomes one cuDNN call
+                   (torch.cudnn_convolution_relu / _add_relu; runtimes/torch_fuse.py). The row records the
+                   sites fused and those left with the reason (settings.fused) and which kernel ran them
+                   (settings.fused_kernel: cudnn on a CUDA device, the plain-op reference elsewhere)
 """
 from __future__ import annotations
 
@@ -39,9 +43,11 @@ CAPTURED = ("graph", "compile-graph")  # modes that capture a CUDA graph per bat
 COMPILED = ("compile", "compile-graph")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 IO_MODES = ("pageable", "pinned", "device")
+FUSE_MODES = ("none", "cudnn")
 DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
-                            "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None}
-CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES}
+                            "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None,
+                            "fuse": "none"}
+CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES, "fuse": FUSE_MODES}
 FLAGS = ("tf32", "channels_last", "clean", "sync_check", "freeze")
 GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
 
@@ -172,7 +178,10 @@ class TorchFromOnnx(Runtime):
         module = convert(proto)
         if s["clean"]:
             self.applied["made_static"] = make_static(module)
-        module = module.eval().to(dev)
+        module = module.eval()
+        if s["fuse"] == "cudnn":
+            self._fuse(module, proto, dev)
+        module = module.to(dev)
         if self.dtype != torch.float32:
             module = module.to(self.dtype)
         if s["channels_last"]:
@@ -197,6 +206,21 @@ class TorchFromOnnx(Runtime):
         self._held: Optional[Dict[str, Any]] = None
         self._pool = torch.cuda.graph_pool_handle() if s["mode"] in CAPTURED else None
         self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
+
+    def _fuse(self, module, proto, dev) -> None:
+        """The cuDNN fusion pass on the converted module (FP32, on the CPU, before the move to `dev`); an example
+        batch of the model's input shape lets shape propagation refuse broadcasting Adds."""
+        torch = self.torch
+        from edgebench.runtimes.torch_fuse import fuse_cudnn
+
+        dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+        shape = [1] + [d if d > 0 else 32 for d in dims[1:]] if len(dims) == 4 else [1, 32, 32, 3]
+        self.applied["fused"] = fuse_cudnn(module, example=torch.zeros(shape, dtype=torch.float32))
+        if dev.type == "cuda" and not torch.backends.cudnn.is_available():
+            raise RuntimeUnavailable(f"{self.name}: fuse=cudnn needs cuDNN; torch {torch.__version__} on "
+                                     f"{dev} has none (torch.backends.cudnn.is_available() is False)")
+        self.applied["fused_kernel"] = (f"cudnn {torch.backends.cudnn.version()}" if dev.type == "cuda" else
+                                        f"reference (plain ops: no cuDNN on {dev.type})")
 
     # --- per call -----------------------------------------------------------------------------
     def _forward(self, t):
@@ -362,7 +386,29 @@ class TorchCompileComputeOnly(TorchFromOnnx):
     presets = {"mode": "compile-graph", "channels_last": True, "io": "device"}
 
 
+# the cuDNN-fused variants (fuse: cudnn): conv + bias + [residual add] + ReLU in one cuDNN call per site
+class TorchFusedGraph(TorchFromOnnx):
+    name = "torch-fused-graph"
+    presets = {"mode": "graph", "channels_last": True, "io": "pinned", "fuse": "cudnn"}
+
+
+class TorchFusedComputeOnly(TorchFromOnnx):
+    name = "torch-fused-compute"
+    presets = {"mode": "graph", "channels_last": True, "io": "device", "fuse": "cudnn"}
+
+
+class TorchFusedCompileGraph(TorchFromOnnx):
+    name = "torch-fused-compile-graph"
+    presets = {"mode": "compile-graph", "channels_last": True, "io": "pinned", "fuse": "cudnn"}
+
+
+class TorchFusedCompileComputeOnly(TorchFromOnnx):
+    name = "torch-fused-compile-compute"
+    presets = {"mode": "compile-graph", "channels_last": True, "io": "device", "fuse": "cudnn"}
+
+
 #: backend name -> "module:Class": the registry's entries for this module (runtimes/__init__.py)
 VARIANTS: Dict[str, str] = {cls.name: f"{__name__}:{cls.__name__}" for cls in (
     TorchFromOnnx, TorchChannelsLast, TorchGraph, TorchGraphTF32, TorchCompile, TorchCompileGraphs,
-    TorchComputeOnly, TorchCompileGraph, TorchCompileComputeOnly)}
+    TorchComputeOnly, TorchCompileGraph, TorchCompileComputeOnly, TorchFusedGraph, TorchFusedComputeOnly,
+    TorchFusedCompileGraph, TorchFusedCompileComputeOnly)}
