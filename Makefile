@@ -16,7 +16,7 @@ help:
 	@echo "make setup-light                    orchestration only (build, bench --target, deploy, report): a Jetson board"
 	@echo "make test                           set up and run the test suite (prints what it skipped and why)"
 	@echo "make test-unit                      only the fast hermetic unit tests"
-	@echo "make lint                           Python 3.8 compatibility of src/ (vermin)"
+	@echo "make lint                           Python 3.8 compatibility of src/ (vermin), then ruff ([tool.ruff] in pyproject.toml)"
 	@echo "make check-wheels                   every pinned package of every target has a wheel for its platform/Python"
 	@echo "make py38                           unit tests + a small train/export/bench on a real Python 3.8"
 	@echo "make arm64                          build, smoke-test and bench the arm64-cpu image under qemu (about 5 min)"
@@ -58,6 +58,7 @@ lint: setup
 	@$(VENV)/bin/vermin --target=3.8- --no-tips --violations --eval-annotations --backport dataclasses src/ tests/plugins/ \
 	  > $(VENV)/vermin.log 2>&1 || { cat $(VENV)/vermin.log; echo "lint: code that runs in containers must run on Python 3.8"; exit 1; }
 	@echo "lint: src/ runs on Python 3.8 (vermin; log $(VENV)/vermin.log)"
+	$(VENV)/bin/ruff check src tests tasks.py tools
 
 check-wheels: setup
 	$(PY) .ci/check-wheels

@@ -121,7 +121,8 @@ def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_li
                 str(int(batch_size)), "--seed", str(int(seed))] + (["--train-limit", str(int(train_limit))]
                                                                    if train_limit else [])
         return _in_container("train", c, run, data, target, image, args)
-    from edgebench.train import TrainConfig, train as train_fn
+    from edgebench.train import TrainConfig
+    from edgebench.train import train as train_fn
 
     cfg = TrainConfig(model=_opt(c, "model", model), epochs=int(epochs), batch_size=int(batch_size),
                       train_limit=int(train_limit) if train_limit else None, seed=int(seed))
@@ -146,7 +147,8 @@ def export(c, run=None, formats=None, data=None, parity_images=1000, target=None
     if target not in (None, "", "local"):
         args = ["--parity-images", str(int(parity_images))] + (["--formats", *formats.split(",")] if formats else [])
         return _in_container("export", c, run, data, target, image, args)
-    from edgebench.export import ExportDataError, export_all, manifest as manifest_mod
+    from edgebench.export import ExportDataError, export_all
+    from edgebench.export import manifest as manifest_mod
 
     model = _run_dir(c, run) / "model.keras"
     if not model.exists():
@@ -270,8 +272,8 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
           serial=False, inventory=None):
     """Run the benchmark suite on this host (--target local) or inside a target's container."""
     from edgebench.contracts.vocabulary import REFERENCE_BACKEND
-    from edgebench.launchers import BenchRequest, LaunchError, get_launcher
     from edgebench.docker.errors import DockerError
+    from edgebench.launchers import BenchRequest, LaunchError, get_launcher
 
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)

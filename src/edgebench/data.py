@@ -18,7 +18,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from edgebench.contracts.vocabulary import DATA_CACHE_ENV, INPUT_SHAPE as IMAGE_SHAPE
+from edgebench.contracts.vocabulary import DATA_CACHE_ENV
+from edgebench.contracts.vocabulary import INPUT_SHAPE as IMAGE_SHAPE
 from edgebench.util import atomic_open, sha256_file
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -47,8 +47,21 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from edgebench import __version__
-from edgebench.contracts.schema import (Anything, Int, List_, Map, Null, Num, SchemaProblem, Str, check,
-                                        check_header, need, numbers, numeric_dict)
+from edgebench.contracts.schema import (
+    Anything,
+    Int,
+    List_,
+    Map,
+    Null,
+    Num,
+    SchemaProblem,
+    Str,
+    check,
+    check_header,
+    need,
+    numbers,
+    numeric_dict,
+)
 from edgebench.util import atomic_write_json
 
 SCHEMA = "edgebench.results"

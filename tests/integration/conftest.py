@@ -18,13 +18,12 @@ CALIB_IMAGES = 64
 def small_model_path(tmp_path_factory) -> Path:
     """model.keras of a ResNet18 (ImageNet stem) with seeded random weights."""
     pytest.importorskip("tensorflow")
-    import tensorflow as tf
-
-    from edgebench import models
-
     import random
 
     import numpy as np
+    import tensorflow as tf
+
+    from edgebench import models
 
     # not tf.keras.utils.set_random_seed: Keras 2.12's seed generator calls randint(1, 1e9) with a float bound
     # (a DeprecationWarning per layer)

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from edgebench import __version__
-from edgebench.docker import BaseImageError, BuildError, ContainerError, targets
+from edgebench.docker import BaseImageError, BuildError, ContainerError, cabundle, targets
 from edgebench.docker import build as dbuild
-from edgebench.docker import cabundle
 from edgebench.docker import run as drun
 
 pytestmark = pytest.mark.docker

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from edgebench.export import export_all, manifest as manifest_mod
+from edgebench.export import export_all
+from edgebench.export import manifest as manifest_mod
 
 pytestmark = pytest.mark.slow
 

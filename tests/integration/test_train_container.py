@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def image():
-    from edgebench.docker import build as dbuild, cabundle
+    from edgebench.docker import build as dbuild
+    from edgebench.docker import cabundle
     from edgebench.docker.client import api_client
 
     try:

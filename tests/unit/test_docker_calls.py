@@ -20,11 +20,11 @@ from edgebench.docker import (  # noqa: E402
     ContainerError,
     DockerError,
     DockerUnavailableError,
+    targets,  # noqa: E402
 )
 from edgebench.docker import build as dbuild  # noqa: E402
 from edgebench.docker import client as dclient  # noqa: E402
 from edgebench.docker import run as drun  # noqa: E402
-from edgebench.docker import targets  # noqa: E402
 from edgebench.launchers import BenchRequest, LaunchError  # noqa: E402
 from edgebench.launchers.container import ContainerLauncher  # noqa: E402
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.docker import TargetError
+from edgebench.docker import TargetError, render, targets
 from edgebench.docker import build as dbuild
-from edgebench.docker import render, targets
 
 ALL = ["jetson-jp512", "x86-cpu", "x86-cuda"]
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from edgebench.export import base
-from edgebench.export.base import ArtifactRecord, ExportContext, ExportError, Exporter
+from edgebench.export.base import ArtifactRecord, ExportContext, Exporter, ExportError
 
 
 class _FileExporter(Exporter):

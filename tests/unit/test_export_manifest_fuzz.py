@@ -6,9 +6,8 @@ import copy
 import hashlib
 import json
 
-import pytest
-
 import fuzz_helpers as fuzz
+import pytest
 
 from edgebench.export import manifest
 

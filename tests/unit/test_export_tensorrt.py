@@ -88,8 +88,8 @@ def test_engine_cache_is_never_beside_the_onnx(tmp_path):
 def test_container_run_resolves_a_writable_engine_path(tmp_path):
     """The launcher's mounts and environment: the engine cache lands under the writable /results mount,
     never under the read-only /artifacts where model.onnx lives."""
-    from edgebench.launchers.container import ARTIFACTS_MOUNT, image_environment, mounts_for
     from edgebench.contracts.request import BenchRequest
+    from edgebench.launchers.container import ARTIFACTS_MOUNT, image_environment, mounts_for
 
     (tmp_path / "art").mkdir()
     req = BenchRequest(artifacts=str(tmp_path / "art"), out=str(tmp_path / "results" / "r.json"))

@@ -18,10 +18,9 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis (requirements/test.txt) is not installed")
+import fuzz_helpers as fuzz  # noqa: E402
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import fuzz_helpers as fuzz  # noqa: E402
 
 from edgebench import results  # noqa: E402
 from edgebench.bench import suite as suite_mod  # noqa: E402

@@ -14,7 +14,6 @@ import types
 
 import numpy as np
 import pytest
-
 from jetson_real import require
 
 PIN = "11.8.2"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from jetson_real import require
 
 PIN = "0.49.9"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.contracts.request import add_arguments
 from edgebench.launchers import BenchRequest, get_launcher
 from edgebench.launchers.local import LocalLauncher
-from edgebench.contracts.request import add_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,10 +80,10 @@ def test_missing_artifacts_is_one_message_for_every_launcher(tmp_path):
 ])
 def test_invoke_bench_says_interrupted_once(monkeypatch, tmp_path, exc, message):
     import invoke
-    import tasks
 
-    from edgebench.bench.errors import BenchInterrupted
+    import tasks
     from edgebench import launchers
+    from edgebench.bench.errors import BenchInterrupted
 
     class Stopped:
         def launch(self, request):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from report_helpers import make_doc, write, write_set
 
 from edgebench import results
 from edgebench.report import REFERENCE_PATH, ReportError, build_context, render_report
@@ -16,8 +17,6 @@ from edgebench.report.format import fmt_pp, md_escape
 from edgebench.report.stats import rate
 from edgebench.report.summary import highlights
 from edgebench.report.views import DocView
-
-from report_helpers import make_doc, write, write_set
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from report_helpers import make_doc, write
 
 from edgebench import results
 from edgebench.report import REFERENCE_PATH, Difference, build_context, compare_documents, render_report
@@ -13,8 +14,6 @@ from edgebench.report.fields import UNITS
 from edgebench.report.stats import METHOD, speed_test
 from edgebench.report.views import DocView
 from edgebench.stats_core import bootstrap_ratio_of_medians, percentile
-
-from report_helpers import make_doc, write
 
 
 def _rows(doc, **kw):

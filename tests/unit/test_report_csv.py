@@ -1,13 +1,11 @@
 """External measurements from CSV, and the `edgebench report` command."""
 from __future__ import annotations
 
-
 import pytest
+from report_helpers import make_doc, write
 
 from edgebench import cli, results
 from edgebench.report import import_csv, render_report
-
-from report_helpers import make_doc, write
 
 CSV = """device,backend,precision,threads,batch_size,scenario,avg_s,max_s,min_s,repeats,images,top1,note
 paper-board,tensorrt,FP16,,32,testset,3.1,3.3,3.0,5,10000,91.2%,from table 2

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from report_helpers import make_doc, write
 
 from edgebench.report import ReportError, render_report
 from edgebench.report.render import MANIFEST, PACKAGE_DIR, REPO_TEMPLATES, TEMPLATE_NAMES, template_dirs
-
-from report_helpers import make_doc, write
 
 ROOT = Path(__file__).resolve().parents[2]
 

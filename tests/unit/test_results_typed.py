@@ -7,9 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 import fuzz_helpers as fuzz
+import pytest
 
 from edgebench import results
 

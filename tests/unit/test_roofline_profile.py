@@ -13,6 +13,7 @@ from edgebench.onnxgraph import roofline
 # the kernel-profile summary is the GPU study's tool (tools/gpu-study/kernel_profile.py), not the package's
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "gpu-study"))
 import kernel_profile  # noqa: E402
+
 from edgebench.onnxgraph.clean import clean
 
 onnx = pytest.importorskip("onnx")

@@ -442,8 +442,8 @@ def test_registry_down_vs_unknown_digest_vs_credentials_have_own_wording(message
 
 @pytest.mark.parametrize("how", ["pull", "stream"])
 def test_cut_transfer_says_nothing_was_kept(how):
-    from edgebench.deploy.errors import DeviceError
     from edgebench.deploy import transfer
+    from edgebench.deploy.errors import DeviceError
 
     class Api:
         def inspect_image(self, ref):

@@ -11,12 +11,11 @@ import time
 
 import psutil
 import pytest
+from trust_rig import bench, bench_argv, env, make_artifacts, make_cifar, write_suite
 
 from edgebench import results
 from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED
 from edgebench.util import sha256_file
-
-from trust_rig import bench, bench_argv, env, make_artifacts, make_cifar, write_suite
 
 
 @pytest.fixture

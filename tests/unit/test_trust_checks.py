@@ -12,20 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from trust_rig import make_artifacts
 
 from edgebench import results
-from edgebench.bench import calibrate, floor, resume, rows, suite as suite_mod
-from edgebench.machine import load as machine
+from edgebench.bench import calibrate, floor, resume, rows
+from edgebench.bench import suite as suite_mod
 from edgebench.bench.checks import Provenance, check_out
 from edgebench.bench.errors import BenchError, write_error
 from edgebench.bench.harness import save_test_arrays
 from edgebench.bench.reference import width_problem
 from edgebench.bench.runner import check_output_width
-from edgebench.launchers import BenchRequest, get_launcher
 from edgebench.contracts.request import artifacts_not_found
+from edgebench.launchers import BenchRequest, get_launcher
 from edgebench.launchers.container import HostPaths
-
-from trust_rig import make_artifacts
+from edgebench.machine import load as machine
 
 
 @pytest.fixture

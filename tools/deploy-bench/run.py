@@ -86,6 +86,7 @@ def main():
     args = ap.parse_args()
 
     import deploy_rig
+
     from edgebench import __version__
     from edgebench.deploy import fleet, inventory, publish
     from edgebench.docker.build import build_image

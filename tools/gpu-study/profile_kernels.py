@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     configs = [parse_config(c) for c in args.configs]
 
+    import kernel_profile  # beside this script
     import numpy as np
     import onnx
     import torch
@@ -56,7 +57,6 @@ def main(argv=None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from edgebench import runtimes
-    import kernel_profile  # beside this script
     from edgebench.onnxgraph import roofline
     from edgebench.onnxgraph.clean import clean
     from edgebench.peaks import arithmetic, card_peaks

@@ -21,15 +21,14 @@ import numpy as np
 from edgebench import data as data_mod
 from edgebench import results
 from edgebench.bench import progress, reference, resume, rows
-from edgebench.machine import fingerprint
 from edgebench.bench import suite as suite_mod
 from edgebench.bench.checks import UNVERIFIED, Provenance, check_out
 from edgebench.bench.errors import BenchError, BenchInterrupted, free_bytes, write_error
 from edgebench.bench.rounds import RoundSink, share_out
 from edgebench.bench.runner import GroupRunner
+from edgebench.contracts.request import BenchRequest, artifacts_not_found
 from edgebench.contracts.vocabulary import CACHE_DIRNAME, ENGINE_CACHE_ENV
-from edgebench.contracts.request import artifacts_not_found
-from edgebench.contracts.request import BenchRequest
+from edgebench.machine import fingerprint
 from edgebench.util import atomic_open, path_size
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Set, Tuple
 
-from edgebench import results
-from edgebench import util
+from edgebench import results, util
 from edgebench.bench.errors import BenchError
 from edgebench.bench.rows import group_ids
 

@@ -10,11 +10,10 @@ import numpy as np
 
 from edgebench import results
 from edgebench.bench import child, scenarios
-from edgebench.machine import load as machine
 from edgebench.bench.rows import RowBuilder, describe, threads_label
 from edgebench.bench.suite import Group
 from edgebench.contracts.vocabulary import NUM_CLASSES
-
+from edgebench.machine import load as machine
 
 # --------------------------------------------------------------------------------------------
 # inside the child process

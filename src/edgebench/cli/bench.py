@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
 from edgebench.contracts.request import BenchRequest, add_arguments
+from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
 
 EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  {EXIT_ROWS_FAILED}  the results file "
               f"was written but some rows failed (their reasons are in the file)\n  {EXIT_COULD_NOT_RUN}  nothing "

@@ -50,8 +50,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from edgebench import runtimes
-    from edgebench.machine import fingerprint
     from edgebench.contracts.vocabulary import BACKENDS
+    from edgebench.machine import fingerprint
 
     info = fingerprint.collect()
     names = runtimes.names()
@@ -62,7 +62,7 @@ def run(args) -> int:
         can = [n for n, b in info["backends"].items() if b["importable"]]
         gpu = [n for n in can if info["backends"][n]["device"] == "gpu"]
         print(f"can run here (their packages are installed): {', '.join(c for c in can if c not in gpu) or 'none'}"
-              f"{f'; GPU backends, if a GPU and driver answer: ' + ', '.join(gpu) if gpu else ''}. "
+              f"{'; GPU backends, if a GPU and driver answer: ' + ', '.join(gpu) if gpu else ''}. "
               f"`edgebench env --check [BACKEND ...]` initialises them.", file=sys.stderr)
         return 0
     unknown = [b for b in args.check if b not in names]

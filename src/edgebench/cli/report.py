@@ -9,7 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 #: what `edgebench report` exits with (shown by --help; `run` returns these)
 EXIT_CODES = (
     (0, "report written (some inputs may have been named and skipped on stderr)"),

@@ -8,8 +8,8 @@ elsewhere (a container, a device) rewrites only the paths (`with_paths`).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgebench.contracts.vocabulary import REFERENCE_BACKEND

@@ -141,10 +141,9 @@ def load(path: Any) -> Inventory:
 
 
 def parse(doc: Any, path: Any = "<inventory>") -> Inventory:
+    from edgebench.contracts.schema import problems
     from edgebench.docker.errors import TargetError
     from edgebench.docker.targets import load as load_target
-
-    from edgebench.contracts.schema import problems
 
     if not isinstance(doc, dict):
         raise InventoryError(path, "must be a mapping with a `devices:` list")

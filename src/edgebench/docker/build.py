@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from edgebench import util
 from edgebench.docker.cabundle import CABundle, cert_failure_hint
 from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
 from edgebench.docker.render import extra_requirements, render_dockerfile
-from edgebench import util
 from edgebench.docker.targets import Target, load, platform_of_machine, repo_root
 
 LABEL_PREFIX = "io.edgebench."

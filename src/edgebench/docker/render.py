@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Union
 
-from edgebench.docker.targets import Target, repo_root, load
+from edgebench.docker.targets import Target, load, repo_root
 
 
 def extra_requirements(t: Target) -> List[Path]:

@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from edgebench import util
-from edgebench.contracts.vocabulary import (DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXPORT_PRECISIONS, INPUT_NAME,
-                                            INPUT_SHAPE)
-from edgebench.engines.calibration import (ENGINE_DIR, CalibrationFeed, calibration_cache_name, images_digest,
-                                           read_calibration_file)
+from edgebench.contracts.vocabulary import DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXPORT_PRECISIONS, INPUT_NAME, INPUT_SHAPE
+from edgebench.engines.calibration import (
+    ENGINE_DIR,
+    CalibrationFeed,
+    calibration_cache_name,
+    images_digest,
+    read_calibration_file,
+)
 
 PRECISIONS = EXPORT_PRECISIONS
 INT8_SOURCES = ("calibrate", "qdq")
@@ -319,8 +323,7 @@ def build_engine(onnx_path: Path, engine_path: Path, opts: BuildOptions, calib_i
     CreateConfig with a Profile, the TF32 policy, the timing cache and, for INT8, a Calibrator fed from
     `calib_images`; EngineBytesFromNetwork saves the timings back). Returns what was applied."""
     import tensorrt as trt
-    from polygraphy.backend.trt import (Calibrator, CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath,
-                                        Profile)
+    from polygraphy.backend.trt import Calibrator, CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, Profile
 
     shape = tuple(INPUT_SHAPE)
     lo, opt, hi = opts.profile

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from edgebench.contracts.vocabulary import FORMATS
 from edgebench.export.base import ExportError, ModelError
-from edgebench.export.pipeline import (DEFAULT_CALIB_IMAGES, ExportDataError, calibration_set, export_all,
-                                       parity_set)
+from edgebench.export.pipeline import DEFAULT_CALIB_IMAGES, ExportDataError, calibration_set, export_all, parity_set
 from edgebench.export.registry import ARTIFACTS, DEFAULT_FORMATS, exporter_class, exporters, select
 
 __all__ = ["export_all", "exporters", "exporter_class", "select", "ExportError", "ExportDataError", "ModelError",

@@ -21,8 +21,19 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from edgebench import util
-from edgebench.contracts.schema import (Anything, Int, List_, Map, Null, Num, SchemaProblem, Str, check, check_header,
-                                        need)
+from edgebench.contracts.schema import (
+    Anything,
+    Int,
+    List_,
+    Map,
+    Null,
+    Num,
+    SchemaProblem,
+    Str,
+    check,
+    check_header,
+    need,
+)
 from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
 
 SCHEMA = "edgebench.manifest"

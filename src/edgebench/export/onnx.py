@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
-from edgebench.export.base import ExportContext, ExportError, Exporter
+from edgebench.export.base import ExportContext, Exporter, ExportError
 
 DEFAULT_OPSET = 13
 MIN_OPSET, MAX_OPSET = 11, 18  # tf2onnx 1.16 emits up to 18; QDQ per-channel needs >= 13 (checked there)

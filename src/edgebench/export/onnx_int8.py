@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from edgebench.export.base import ExportContext, ExportError, Exporter, float_images
+from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile", "distribution")
 KEEP_FLOAT_CHOICES = ("none", "first", "last", "first-last")
@@ -227,8 +227,13 @@ class ImageReader:
 def quantize(onnx_in: Path, onnx_out: Path, images, options: Dict[str, Any], log=lambda m: None) -> List[str]:
     """Static QDQ quantization of `onnx_in` into `onnx_out`; returns what was applied."""
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     opts = validate(options)
     model = onnx.load(str(onnx_in))

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 from edgebench.engines import tensorrt as engines
 from edgebench.engines.calibration import ENGINE_DIR, calibration_cache_name, images_digest
-from edgebench.export.base import ExportContext, ExportError, Exporter
+from edgebench.export.base import ExportContext, Exporter, ExportError
 
 
 def require_tensorrt(artifact: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from edgebench.export.base import ExportContext, ExportError, Exporter, float_images
+from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
 
 DEFAULT_CALIB_IMAGES = 500
 

@@ -5,7 +5,7 @@
 - `remote` (deploy family): the deployed image on a device's Docker engine over SSH.
 """
 from edgebench.contracts.request import BenchRequest
-from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
+from edgebench.launchers.base import Launcher, LaunchError, LaunchResult
 from edgebench.launchers.select import get_launcher
 
 __all__ = ["BenchRequest", "LaunchError", "LaunchResult", "Launcher", "get_launcher"]

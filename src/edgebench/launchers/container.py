@@ -17,11 +17,10 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
 
-from edgebench.contracts.vocabulary import (CACHE_DIRNAME, DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXIT_OK,
-                                            EXIT_ROWS_FAILED)
-from edgebench.docker.errors import ContainerError
-from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
 from edgebench.contracts.request import BenchRequest
+from edgebench.contracts.vocabulary import CACHE_DIRNAME, DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.docker.errors import ContainerError
+from edgebench.launchers.base import Launcher, LaunchError, LaunchResult
 
 log = logging.getLogger(__name__)
 

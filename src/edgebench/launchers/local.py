@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
-from edgebench.launchers.base import LaunchResult, Launcher
 from edgebench.contracts.request import BenchRequest
+from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.launchers.base import Launcher, LaunchResult
 
 
 def _stderr(msg: str) -> None:

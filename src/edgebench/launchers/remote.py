@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
-from edgebench.launchers.base import LaunchError, LaunchResult, Launcher
-from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT, RESULTS_MOUNT, image_environment
 from edgebench.contracts.request import BenchRequest
+from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.launchers.base import Launcher, LaunchError, LaunchResult
+from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT, RESULTS_MOUNT, image_environment
 
 MARKER = ".edgebench-sha256"
 SKIPPED = {"checkpoints", "train_state.json"}   # training state: never read by a benchmark

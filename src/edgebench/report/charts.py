@@ -14,7 +14,19 @@ from edgebench.report.fields import raw_latencies_ms
 from edgebench.report.format import fmt, fmt_ratio, fmt_tick, num, threads_label
 from edgebench.report.stats import rate
 from edgebench.report.svg import (
-    INK, MUTED, Chart, Scale, axis_x, axis_y, backend_color, dash_of, legend, marker, marker_shape, svg_open, text,
+    INK,
+    MUTED,
+    Chart,
+    Scale,
+    axis_x,
+    axis_y,
+    backend_color,
+    dash_of,
+    legend,
+    marker,
+    marker_shape,
+    svg_open,
+    text,
     want_log,
 )
 from edgebench.report.views import DocView

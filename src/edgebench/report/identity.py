@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
+from edgebench.contracts.vocabulary import INPUT_SHAPE
 from edgebench.report.format import short_hash, sub
 from edgebench.report.views import DocView
-
-from edgebench.contracts.vocabulary import INPUT_SHAPE
 
 
 @dataclass

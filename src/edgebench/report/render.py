@@ -20,11 +20,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import edgebench
 from edgebench import __version__, results
-from edgebench.report.gpu import gpu_section
 from edgebench.report import charts as charts_mod
 from edgebench.report.columns import build_table
 from edgebench.report.compare import compare, compare_documents, comparison_pairs
 from edgebench.report.format import fmt, md_escape
+from edgebench.report.gpu import gpu_section
 from edgebench.report.stats import METHOD
 from edgebench.report.summary import busy_count, environment_summary, flatten, highlights
 from edgebench.report.views import BASELINE_BACKEND, CV_LIMIT, DocView, disambiguate

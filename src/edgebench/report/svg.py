@@ -7,9 +7,8 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
-from edgebench.report.format import fmt_tick
-
 from edgebench.contracts.vocabulary import BACKENDS
+from edgebench.report.format import fmt_tick
 
 KNOWN_BACKENDS: Tuple[str, ...] = tuple(BACKENDS)
 

@@ -38,8 +38,8 @@ class TensorRT(Runtime):
 
     @classmethod
     def _check_impl(cls) -> Optional[str]:
-        import tensorrt  # noqa: F401
         import polygraphy  # noqa: F401  # builds and loads the engines (edgebench.engines.tensorrt)
+        import tensorrt  # noqa: F401
 
         try:  # initialise CUDA for real: a broken cuda-python or driver is "unavailable", not a pass
             engines.init_cuda()
