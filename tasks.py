@@ -210,7 +210,8 @@ def devices(c, inventory=None, devices="all", json=False):
     """Preflight every device: reachable, Docker, arch, L4T, runtimes, free disk, power mode."""
     from edgebench.cli.deploy import run_devices
 
-    _deploy_call(run_devices, inventory, devices, json, config_value=_opt(c, "inventory", None))
+    _deploy_call(run_devices, inventory=inventory, devices=devices, as_json=json,
+                 config_value=_opt(c, "inventory", None))
 
 
 @task(help=dict(inventory=FLEET_HELP["inventory"], target="container target to publish", registry="host:port/repo (default: the "
@@ -220,7 +221,8 @@ def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock
     """Push a built image to the registry by digest and record it in images.lock.json."""
     from edgebench.cli.deploy import run_publish
 
-    _deploy_call(run_publish, target, inventory, registry, image, lock, config_value=_opt(c, "inventory", None))
+    _deploy_call(run_publish, target, inventory=inventory, registry=registry, image=image, lock=lock,
+                 config_value=_opt(c, "inventory", None))
 
 
 @task(help=dict(FLEET_HELP, image="a published repo@sha256:... (no local build), or a local image",
@@ -233,7 +235,8 @@ def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=Non
 
     if via not in VIAS:   # before the inventory is read: a typo never falls back to streaming over SSH
         raise Exit(f"deploy: --via {via!r} is not one of {', '.join(VIAS)}", code=2)
-    _deploy_call(run_deploy, inventory, devices, image, via, serial, lock, config_value=_opt(c, "inventory", None))
+    _deploy_call(run_deploy, inventory=inventory, devices=devices, image=image, via=via, serial=serial, lock=lock,
+                 config_value=_opt(c, "inventory", None))
 
 
 @task(help=dict(FLEET_HELP, run="run name (artifacts/<run>/): its files must match the result's sha256s",
@@ -244,29 +247,29 @@ def reproduce(c, results, run=None, devices=None, data=None, inventory=None, ser
     """Re-run RESULTS.json in the identical image (digest) with the same artifacts, then compare the two."""
     from edgebench.cli.deploy import run_reproduce
 
-    _deploy_call(run_reproduce, results, str(_run_dir(c, run)), inventory, devices, _opt(c, "data", data),
-                 str(ROOT / _opt(c, "results", None)), str(ROOT / _opt(c, "reports", None)), serial,
+    _deploy_call(run_reproduce, results, str(_run_dir(c, run)), inventory=inventory, devices=devices,
+                 data=_opt(c, "data", data), results_dir=str(ROOT / _opt(c, "results", None)),
+                 reports_dir=str(ROOT / _opt(c, "reports", None)), serial=serial,
                  config_value=_opt(c, "inventory", None), suite=suite)
 
 
-@task(help={
-    "target": f"local (default: this host, no container) or a container target: {TARGETS}",
-    "run": f"run name (default {DEFAULTS['run']}: artifacts/<run>/)",
-    "suite": "suite YAML (default: src/edgebench/suites/default.yaml; the demo's: src/edgebench/suites/demo.yaml)",
-    "device": "name of this device in the results (default local)",
-    "data": "CIFAR-10 source for the test images",
-    "test_limit": "use only this many test images",
-    "only": "comma-separated backends to run",
-    "out": "results JSON (default results/<run>-<device>-<target>.json)",
-    "reference": "backend whose FP32 logits every row is compared with (default keras-call)",
-    "resume": "keep the groups an interrupted run completed in --out; measure the rest",
-    "force": "replace an existing results file at --out",
-    "allow_unverified": "measure artifacts whose sha256 does not match the manifest (rows say so)",
-    "image": "image to run for a container target (default edgebench:<version>-<target>)",
-    "devices": "run on these inventory devices (all, or a,b) in their deployed images, in parallel",
-    "serial": "with --devices: one device at a time",
-    "inventory": "with --devices: devices.yaml (default: invoke.yaml's edgebench.inventory, then devices.yaml)",
-})
+def _bench_help(**invoke_only):
+    """invoke bench's help: BenchRequest's own option help (one definition), plus the task's own options."""
+    from edgebench.contracts.request import options
+
+    return dict({o.name: o.help for o in options() if not o.required}, **invoke_only)
+
+
+@task(help=_bench_help(
+    target=f"local (default: this host, no container) or a container target: {TARGETS}",
+    run=f"run name (default {DEFAULTS['run']}: artifacts/<run>/)",
+    only="comma-separated backends to run",
+    out="results JSON (default results/<run>-<device>-<target>.json)",
+    image="image to run for a container target (default edgebench:<version>-<target>)",
+    devices="run on these inventory devices (all, or a,b) in their deployed images, in parallel",
+    serial="with --devices: one device at a time",
+    inventory="with --devices: devices.yaml (default: invoke.yaml's edgebench.inventory, then devices.yaml)",
+))
 def bench(c, target=None, run=None, suite=None, device=None, data=None, test_limit=None, only=None, out=None,
           reference=None, resume=False, force=False, image=None, allow_unverified=False, devices=None,
           serial=False, inventory=None):
@@ -290,7 +293,8 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
         if devices:  # the fleet: results/<run>-<device>.json per device, a summary, failures per device
             from edgebench.cli.deploy import run_bench
 
-            return _deploy_call(run_bench, request.with_paths(out=str(fleet_out)), inventory, devices, serial,
+            return _deploy_call(run_bench, request.with_paths(out=str(fleet_out)), inventory=inventory,
+                                devices=devices, serial=serial,
                                 config_value=_opt(c, "inventory", None))
         res = get_launcher(target, image=image).launch(request)
     except (ValueError, LookupError, OSError, RuntimeError, LaunchError, DockerError) as exc:

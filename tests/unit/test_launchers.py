@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.contracts.request import add_arguments
+from edgebench.cli.bench import add_arguments, request_from_args
 from edgebench.launchers import BenchRequest, get_launcher
 from edgebench.launchers.local import LocalLauncher
 
@@ -43,7 +43,7 @@ def test_request_round_trips_through_argv():
     req = BenchRequest(artifacts="/a", out="/r/x.json", suite="/s.yaml", data="/d.zip", device="dev",
                        test_limit=64, only=["onnxruntime", "tflite"], reference="onnxruntime", resume=True)
     args = _parser().parse_args(req.to_argv()[1:])
-    assert BenchRequest.from_args(args) == req
+    assert request_from_args(args) == req
 
 
 def test_request_refuses_contradictions():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgebench.contracts.request import BenchRequest, add_arguments
+from edgebench.contracts.request import BenchRequest, options
 from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
 
 EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  {EXIT_ROWS_FAILED}  the results file "
@@ -12,6 +12,28 @@ EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason
               f"could be measured: a bad request or suite, missing artifacts or data, a refusal (artifact sha256 "
               f"not the manifest's, --out exists, a model whose output width is not the {NUM_CLASSES} classes, an unwritable or full disk)\n"
               f"  130 interrupted by Ctrl-C or SIGTERM (completed rows kept, --resume continues)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """`edgebench bench`'s options, built from BenchRequest's fields (`options()`: the one definition)."""
+    for o in options():
+        kw = {"help": o.help}
+        if o.type == "flag":
+            kw["action"] = "store_true"
+        elif o.type == "list":
+            kw.update(nargs="+", metavar=o.metavar)
+        elif o.type == "int":
+            kw["type"] = int
+        if o.required:
+            kw["required"] = True
+        elif o.type != "flag":
+            kw["default"] = o.default
+        p.add_argument(o.flag, dest=o.name, **kw)
+
+
+def request_from_args(args: argparse.Namespace) -> BenchRequest:
+    """The request an `edgebench bench` command line spells."""
+    return BenchRequest(**{o.name: getattr(args, o.name) for o in options()})
 
 
 def add_parser(sub) -> None:
@@ -35,7 +57,7 @@ def _cmd_bench(args) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        request = BenchRequest.from_args(args)
+        request = request_from_args(args)
         res = LocalLauncher(log=log).launch(request)
     except KeyboardInterrupt:
         return 130

@@ -4,6 +4,7 @@ any failed or was refused, 2 for bad input (inventory, lock file, results file).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ def _finish(outcomes: List[Any], what: str, as_json: bool) -> int:
     return 0 if outcomes and all(o.status == "ok" for o in outcomes) else 1
 
 
-def run_devices(inventory: Optional[str] = None, devices: Optional[str] = None, as_json: bool = False,
+def run_devices(*, inventory: Optional[str] = None, devices: Optional[str] = None, as_json: bool = False,
                 config_value: Optional[str] = None) -> int:
     from edgebench.deploy.fleet import devices_table
     from edgebench.deploy.preflight import table
@@ -38,7 +39,7 @@ def run_devices(inventory: Optional[str] = None, devices: Optional[str] = None, 
     return 0 if all(c.ok for c in checks) else 1
 
 
-def run_publish(target: str, inventory: Optional[str] = None, registry: Optional[str] = None,
+def run_publish(target: str, *, inventory: Optional[str] = None, registry: Optional[str] = None,
                 image: Optional[str] = None, lock: Optional[str] = None, config_value: Optional[str] = None) -> int:
     from edgebench.deploy.publish import publish
 
@@ -53,7 +54,7 @@ def run_publish(target: str, inventory: Optional[str] = None, registry: Optional
     return 0
 
 
-def run_deploy(inventory: Optional[str] = None, devices: Optional[str] = None, image: Optional[str] = None,
+def run_deploy(*, inventory: Optional[str] = None, devices: Optional[str] = None, image: Optional[str] = None,
                via: str = "auto", serial: bool = False, lock: Optional[str] = None, as_json: bool = False,
                config_value: Optional[str] = None) -> int:
     from edgebench.deploy.fleet import check_via, deploy
@@ -64,7 +65,7 @@ def run_deploy(inventory: Optional[str] = None, devices: Optional[str] = None, i
     return _finish(outcomes, "deploy", as_json)
 
 
-def run_bench(request: Any, inventory: Optional[str] = None, devices: Optional[str] = None, serial: bool = False,
+def run_bench(request: Any, *, inventory: Optional[str] = None, devices: Optional[str] = None, serial: bool = False,
               results_dir: Optional[str] = None, lock: Optional[str] = None, as_json: bool = False,
               config_value: Optional[str] = None) -> int:
     from edgebench.deploy.fleet import bench
@@ -75,13 +76,14 @@ def run_bench(request: Any, inventory: Optional[str] = None, devices: Optional[s
     return _finish(outcomes, "bench", as_json)
 
 
-def run_reproduce(results: str, artifacts: str, inventory: Optional[str] = None, devices: Optional[str] = None,
+def run_reproduce(results: str, artifacts: str, *, inventory: Optional[str] = None, devices: Optional[str] = None,
                   data: Optional[str] = None, results_dir: str = "results", reports_dir: Optional[str] = None,
                   serial: bool = False, lock: Optional[str] = None, config_value: Optional[str] = None,
                   suite: Optional[str] = None) -> int:
     from edgebench.deploy import reproduce
 
-    out = reproduce.run(_inventory(inventory, config_value), Path(results), Path(artifacts), names=devices,
+    names = None if devices == "all" else devices   # the command line's default: the result's own device
+    out = reproduce.run(_inventory(inventory, config_value), Path(results), Path(artifacts), names=names,
                         data=data, results_dir=Path(results_dir), report_dir=Path(reports_dir) if reports_dir else None,
                         parallel=not serial, lock=Path(lock) if lock else None, echo=sys.stderr,
                         suite_file=Path(suite) if suite else None)
@@ -103,7 +105,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("devices", help="preflight table of every device in the inventory")
     common(p)
     p.add_argument("--json", action="store_true", dest="as_json")
-    p.set_defaults(func=lambda a: _guard(run_devices, a.inventory, a.devices, a.as_json))
+    p.set_defaults(func=lambda a: _guard(run_devices, a))
 
     p = sub.add_parser("publish", help="push a built image to the registry and record it in images.lock.json")
     common(p, devices=False)
@@ -111,7 +113,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--registry", help="host:port/repo (default: the inventory's registry)")
     p.add_argument("--image", help="local image (default edgebench:<version>-<target>)")
     p.add_argument("--lock", help="lock file (default images.lock.json at the repo root)")
-    p.set_defaults(func=lambda a: _guard(run_publish, a.target, a.inventory, a.registry, a.image, a.lock))
+    p.set_defaults(func=lambda a: _guard(run_publish, a))
 
     p = sub.add_parser("deploy", help="put the image on each device (registry by digest, or streamed over SSH)")
     common(p)
@@ -121,8 +123,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--serial", action="store_true", help="one device at a time")
     p.add_argument("--lock", help="lock file (default images.lock.json at the repo root)")
     p.add_argument("--json", action="store_true", dest="as_json")
-    p.set_defaults(func=lambda a: _guard(run_deploy, a.inventory, a.devices, a.image, a.via, a.serial, a.lock,
-                                         a.as_json))
+    p.set_defaults(func=lambda a: _guard(run_deploy, a))
 
     p = sub.add_parser("reproduce", help="re-run a results JSON in the identical image and compare")
     common(p)
@@ -133,14 +134,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--reports-dir")
     p.add_argument("--serial", action="store_true")
     p.add_argument("--suite", help="the original suite file, when the result's own copy cannot be rebuilt")
-    p.set_defaults(func=lambda a: _guard(run_reproduce, a.results, a.artifacts, a.inventory,
-                                         None if a.devices == "all" else a.devices, a.data, a.results_dir,
-                                         a.reports_dir, a.serial, None, None, a.suite))
+    p.set_defaults(func=lambda a: _guard(run_reproduce, a))
 
 
-def _guard(fn: Any, *args: Any) -> int:
+def _guard(fn: Any, args: Any) -> int:
+    """Call a run_* function with the parsed options it takes (by name: the parser's dest is the parameter)."""
+    params = inspect.signature(fn).parameters
     try:
-        return fn(*args)
+        return fn(**{k: v for k, v in vars(args).items() if k in params})
     except DeployError as exc:
         print(f"edgebench: {exc}", file=sys.stderr)
         return 2

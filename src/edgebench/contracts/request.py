@@ -1,14 +1,14 @@
 """The benchmark request: what to run, independent of where. Every launcher carries out one of these;
 the harness takes it as its input (so it lives here, below both).
 
-`BenchRequest` is the single place that spells `edgebench bench`'s options: the CLI parser is built from
-`add_arguments`, a request becomes a command line through `to_argv`, and a launcher that moves the run
+`BenchRequest` is the single place that spells `edgebench bench`'s options: each field carries its
+option as plain data (`options()`: flag, help, type, default), from which cli/bench.py builds the parser and
+tasks.py invoke's help; a request becomes a command line through `to_argv`, and a launcher that moves the run
 elsewhere (a container, a device) rewrites only the paths (`with_paths`).
 """
 from __future__ import annotations
 
-import argparse
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -16,20 +16,47 @@ from edgebench.contracts.vocabulary import REFERENCE_BACKEND
 
 
 @dataclass(frozen=True)
+class Option:
+    """One option of `edgebench bench`, as plain data: the CLI parser and invoke's help are built from it."""
+
+    name: str                       # the BenchRequest field
+    flag: str                       # --the-flag
+    help: str
+    type: str = "str"               # str, int, flag (a switch), list (one or more values)
+    default: Any = None
+    required: bool = False
+    metavar: Optional[str] = None
+
+
+def _opt(help: str, default: Any = None, type: str = "str", required: bool = False,
+         metavar: Optional[str] = None) -> Any:
+    """A dataclass field whose metadata is its option (flag spelled from the field name)."""
+    meta = {"option": {"help": help, "type": type, "required": required, "metavar": metavar}}
+    if required:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
 class BenchRequest:
     """One `edgebench bench` invocation. Paths are as seen by whoever carries it out."""
 
-    artifacts: str                       # folder with model.keras, the exported formats and manifest.json
-    out: str                             # results JSON to write
-    suite: Optional[str] = None          # suite YAML; None: the kit's default suite
-    data: Optional[str] = None           # CIFAR-10 source; None: $EDGEBENCH_DATA, else Keras' download
-    device: str = "local"                # name of the device in the results
-    test_limit: Optional[int] = None     # use only this many test images
-    only: Optional[List[str]] = None     # run only these backends of the suite
-    reference: str = REFERENCE_BACKEND   # backend whose FP32 logits every row is compared with
-    resume: bool = False                 # keep completed groups of an interrupted run in `out`
-    force: bool = False                  # overwrite an existing results file at `out`
-    allow_unverified: bool = False       # measure artifacts whose sha256 does not match the manifest (rows say so)
+    artifacts: str = _opt("folder with model.keras and the exported formats (manifest.json)", required=True)
+    out: str = _opt("results JSON to write (rewritten atomically after every row)", required=True)
+    device: str = _opt("name of this device in the results (default: local)", default="local")
+    suite: Optional[str] = _opt("suite YAML (default: the kit's default suite)")
+    data: Optional[str] = _opt("CIFAR-10 source (default: $EDGEBENCH_DATA, else Keras' download)")
+    test_limit: Optional[int] = _opt("use only this many test images (quick runs, tests)", type="int")
+    only: Optional[List[str]] = _opt("run only these backends of the suite", type="list", metavar="BACKEND")
+    reference: str = _opt("backend whose FP32 logits every row is compared with (default: the Keras model; "
+                          "'onnxruntime' where TensorFlow is absent)", default=REFERENCE_BACKEND)
+    resume: bool = _opt("continue the results file at --out, started by the same request (suite, test images, "
+                        "artifacts, data, reference; a different one is refused): completed groups are kept, "
+                        "failed, killed or missing ones are measured again", default=False, type="flag")
+    force: bool = _opt("replace an existing edgebench results file at --out (a file that is not one is never "
+                       "touched)", default=False, type="flag")
+    allow_unverified: bool = _opt("measure artifacts whose sha256 does not match the export manifest (refused "
+                                  "otherwise); every row then says it is unverified", default=False, type="flag")
     extra: Dict[str, Any] = field(default_factory=dict)  # launcher-specific settings, never on the command line
 
     def __post_init__(self) -> None:
@@ -51,56 +78,33 @@ class BenchRequest:
 
     def to_argv(self) -> List[str]:
         """The `edgebench bench ...` arguments (without the program name) that carry out this request."""
-        argv = ["bench", "--artifacts", self.artifacts, "--out", self.out, "--device", self.device]
-        if self.suite:
-            argv += ["--suite", self.suite]
-        if self.data:
-            argv += ["--data", self.data]
-        if self.test_limit:
-            argv += ["--test-limit", str(int(self.test_limit))]
-        if self.only:
-            argv += ["--only", *self.only]
-        if self.reference != REFERENCE_BACKEND:
-            argv += ["--reference", self.reference]
-        if self.resume:
-            argv.append("--resume")
-        if self.force:
-            argv.append("--force")
-        if self.allow_unverified:
-            argv.append("--allow-unverified")
+        argv = ["bench"]
+        for o in options():
+            value = getattr(self, o.name)
+            if not o.required and (value is None or value == o.default):
+                continue
+            if o.type == "flag":
+                argv.append(o.flag)
+            elif o.type == "list":
+                argv += [o.flag, *[str(v) for v in value]]
+            else:
+                argv += [o.flag, str(value)]
         return argv
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "BenchRequest":
-        names = {f.name for f in fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in vars(args).items() if k in names})
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """`edgebench bench`'s options: one per BenchRequest field (tests check they stay in step)."""
-    p.add_argument("--artifacts", required=True, help="folder with model.keras and the exported formats (manifest.json)")
-    p.add_argument("--out", required=True, help="results JSON to write (rewritten atomically after every row)")
-    p.add_argument("--suite", help="suite YAML (default: the kit's default suite)")
-    p.add_argument("--device", default="local", help="name of this device in the results (default: local)")
-    p.add_argument("--data", help="CIFAR-10 source (default: $EDGEBENCH_DATA, else Keras' download)")
-    p.add_argument("--test-limit", type=int, help="use only this many test images (quick runs, tests)")
-    p.add_argument("--only", nargs="+", metavar="BACKEND", help="run only these backends of the suite")
-    p.add_argument("--reference", default=REFERENCE_BACKEND,
-                   help="backend whose FP32 logits every row is compared with (default: the Keras model; "
-                        "'onnxruntime' where TensorFlow is absent)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the results file at --out, started by the same request (suite, test images, "
-                        "artifacts, data, reference; a different one is refused): completed groups are kept, "
-                        "failed, killed or missing ones are measured again")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing edgebench results file at --out (a file that is not one is never "
-                        "touched)")
-    p.add_argument("--allow-unverified", action="store_true",
-                   help="measure artifacts whose sha256 does not match the export manifest (refused otherwise); "
-                        "every row then says it is unverified")
+def options() -> List[Option]:
+    """`edgebench bench`'s options, one per BenchRequest field but `extra` (in field order)."""
+    out = []
+    for f in fields(BenchRequest):
+        meta = f.metadata.get("option")
+        if meta is None:
+            continue
+        default = None if f.default is MISSING else f.default
+        out.append(Option(name=f.name, flag="--" + f.name.replace("_", "-"), default=default, **meta))
+    return out
 
 
 def artifacts_not_found(artifacts: Path) -> str:
