@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without installing
 # TensorFlow's C++ INFO lines (oneDNN, CPU flags, "Executor start aborting ... not an error") are not the kit's
 # output; its warnings and errors still show. EDGEBENCH_TF_LOG_LEVEL=0 brings them back.
+from edgebench.errors import USER_ERRORS  # noqa: E402  (after the path insert; stdlib only)
 from edgebench.util import tf_log_level  # noqa: E402  (after the path insert; stdlib only)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", tf_log_level())
@@ -85,14 +86,13 @@ def _run_dir(c, run):
 
 def _in_container(job, c, run, data, target, image, args):
     """`edgebench <job>` in the target's image with the GPU (launchers.job); the run folder comes back here."""
-    from edgebench.docker.errors import DockerError
     from edgebench.launchers.job import ContainerJob, JobRequest
 
     try:
         res = ContainerJob(target, image=image).run(JobRequest(job, str(_run_dir(c, run)), _opt(c, "data", data),
                                                                args))
-    except (DockerError, ValueError, KeyError, FileNotFoundError) as exc:
-        raise Exit(f"{job} --target {target}: {exc}")
+    except USER_ERRORS as exc:
+        raise Exit(f"{job} --target {target}: {exc}") from None
     except KeyboardInterrupt:
         raise Exit(f"{job}: interrupted; the run folder {_run_dir(c, run)} keeps what was saved "
                    f"(run the same command again to resume)", code=130)
@@ -128,8 +128,8 @@ def train(c, data=None, model=None, run=None, epochs=10, batch_size=64, train_li
                       train_limit=int(train_limit) if train_limit else None, seed=int(seed))
     try:
         meta = train_fn(cfg, str(_run_dir(c, run)), data_source=_opt(c, "data", data))
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        raise Exit(f"train: {exc}")
+    except USER_ERRORS as exc:
+        raise Exit(f"train: {exc}") from None
     print(f"test top-1 {meta['test_top1']:.4f}, {meta['train_seconds'] / 60:.1f} min -> {_run_dir(c, run)}")
 
 
@@ -176,25 +176,21 @@ def build(c, target="x86-cpu", base_image=None, platform=None, ca_bundle=None, n
     """Render containers/<target> through templates/Dockerfile.j2 and build the image (docker SDK)."""
     from edgebench.docker.build import build_image
     from edgebench.docker.cabundle import resolve as resolve_ca
-    from edgebench.docker.errors import DockerError
 
     try:
         res = build_image(target, base_image=base_image, platform=platform, ca_bundle=resolve_ca(ca_bundle),
                           no_cache=no_cache, smoke_test=smoke_test)
-    except (DockerError, ValueError, KeyError, FileNotFoundError) as exc:
-        raise Exit(f"build: {exc}")
+    except USER_ERRORS as exc:
+        raise Exit(f"build: {exc}") from None
     print(f"built {res.tag} ({res.image_id[:19]}) in {res.seconds:.0f} s; log {res.log_path}")
 
 
 def _deploy_call(fn, *args, **kwargs):
     """Run one deploy-family command; bad input (inventory, lock, results file) ends as Exit."""
-    from edgebench.deploy.errors import DeployError
-    from edgebench.docker.errors import DockerError
-
     try:
         code = fn(*args, **kwargs)
-    except (DeployError, DockerError, OSError, ValueError) as exc:
-        raise Exit(f"{fn.__name__.replace('run_', '')}: {exc}", code=2)
+    except USER_ERRORS as exc:
+        raise Exit(f"{fn.__name__.replace('run_', '')}: {exc}", code=2) from None
     if code:
         raise Exit(code=code)
 
@@ -275,8 +271,7 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
           serial=False, inventory=None):
     """Run the benchmark suite on this host (--target local) or inside a target's container."""
     from edgebench.contracts.vocabulary import REFERENCE_BACKEND
-    from edgebench.docker.errors import DockerError
-    from edgebench.launchers import BenchRequest, LaunchError, get_launcher
+    from edgebench.launchers import BenchRequest, get_launcher
 
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)
@@ -297,8 +292,8 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
                                 devices=devices, serial=serial,
                                 config_value=_opt(c, "inventory", None))
         res = get_launcher(target, image=image).launch(request)
-    except (ValueError, LookupError, OSError, RuntimeError, LaunchError, DockerError) as exc:
-        raise Exit(f"bench: {exc}")
+    except USER_ERRORS as exc:
+        raise Exit(f"bench: {exc}") from None
     except KeyboardInterrupt as exc:
         if getattr(exc, "reported", False):  # the harness has said what it kept and how to resume
             raise Exit(code=130)

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgebench.contracts.vocabulary import DATA_CACHE_ENV
 from edgebench.contracts.vocabulary import INPUT_SHAPE as IMAGE_SHAPE
+from edgebench.errors import EdgebenchError
 from edgebench.util import atomic_open, sha256_file
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -29,7 +30,7 @@ DATA_ENV = "EDGEBENCH_DATA"
 CACHE_ENV = DATA_CACHE_ENV
 
 
-class DataError(ValueError):
+class DataError(EdgebenchError, ValueError):
     """Bad CIFAR-10 input: carries the offending path and what is wrong with it."""
 
     def __init__(self, path, reason: str):

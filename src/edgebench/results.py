@@ -62,6 +62,7 @@ from edgebench.contracts.schema import (
     numbers,
     numeric_dict,
 )
+from edgebench.errors import EdgebenchError
 from edgebench.util import atomic_write_json
 
 SCHEMA = "edgebench.results"
@@ -98,7 +99,7 @@ IMPORTED_SPEC = Map({"source": Str(max_len=2000), "note": Str(max_len=20000) | _
                     extra=Anything())
 
 
-class ResultsError(ValueError):
+class ResultsError(EdgebenchError, ValueError):
     def __init__(self, path, reason: str):
         self.path = str(path)
         self.reason = reason

@@ -19,6 +19,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from edgebench.runtimes.base import RuntimeUnavailable
 from edgebench.util import tf_log_level
 
 
@@ -77,7 +78,7 @@ def _entry(target: Callable[[Dict[str, Any], Callable[..., None]], None], job: D
         target(job, send)
         send("done")
     except BaseException as exc:  # report, then die: the parent turns it into failed rows or a refusal
-        skipped = type(exc).__name__ == "RuntimeUnavailable"
+        skipped = isinstance(exc, RuntimeUnavailable)   # a backend this machine lacks: a skip, not a failure
         conn.send({"kind": "error", "skipped": skipped, "error": f"{type(exc).__name__}: {exc}",
                    "traceback": traceback.format_exc()[-4000:]})
         sys.exit(1)

@@ -6,8 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Optional, Union
 
+from edgebench.errors import EdgebenchError
 
-class BenchError(RuntimeError):
+
+class BenchError(EdgebenchError, RuntimeError):
     """`edgebench bench` could not run (or was refused): the message names the path and the cause.
     The CLI maps it to EXIT_COULD_NOT_RUN and prints the message, never a traceback."""
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgebench.contracts.vocabulary import PRECISIONS
+from edgebench.errors import EdgebenchError
 
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "suites" / "default.yaml"
 STOP_KEYS = {"min_iterations", "min_seconds", "max_iterations", "max_seconds", "warmup_iterations", "warmup_seconds"}
@@ -33,7 +34,7 @@ MAX_TEST_IMAGES = 10_000_000
 MAX_INTERLEAVE = 1000
 
 
-class SuiteError(ValueError):
+class SuiteError(EdgebenchError, ValueError):
     def __init__(self, source, reason: str):
         self.source = str(source)
         self.problems = [reason]

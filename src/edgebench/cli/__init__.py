@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional
 
 from edgebench import __version__
+from edgebench.errors import USER_ERRORS
 from edgebench.util import tf_log_level
 
 #: the subcommands' modules, in --help order; each has add_parser(sub). A new family adds one line here
@@ -52,7 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, KeyError, FileNotFoundError, LookupError) as exc:
+    except USER_ERRORS as exc:
         print(f"edgebench {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

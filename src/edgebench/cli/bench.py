@@ -6,6 +6,7 @@ import sys
 
 from edgebench.contracts.request import BenchRequest, options
 from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
+from edgebench.errors import USER_ERRORS
 
 EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  {EXIT_ROWS_FAILED}  the results file "
               f"was written but some rows failed (their reasons are in the file)\n  {EXIT_COULD_NOT_RUN}  nothing "
@@ -61,7 +62,7 @@ def _cmd_bench(args) -> int:
         res = LocalLauncher(log=log).launch(request)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, LookupError, OSError, RuntimeError) as exc:  # our refusals and user mistakes: one line
+    except USER_ERRORS as exc:  # our refusals and user mistakes: one line
         log(f"edgebench bench: {exc}")
         return EXIT_COULD_NOT_RUN
     print(res.results)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from edgebench.errors import EdgebenchError
 
-class SchemaProblem(ValueError):
+
+class SchemaProblem(EdgebenchError, ValueError):
     """A hand-off file that does not follow its schema: says which field and what is wrong."""
 
 

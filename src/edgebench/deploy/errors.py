@@ -1,8 +1,10 @@
 """Errors of the deploy family: each names the file / device / step it is about."""
 from __future__ import annotations
 
+from edgebench.errors import EdgebenchError
 
-class DeployError(RuntimeError):
+
+class DeployError(EdgebenchError, RuntimeError):
     """Base of every deploy-family error."""
 
 

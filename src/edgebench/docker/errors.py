@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Sequence
 
+from edgebench.errors import EdgebenchError
+
 START_DOCKER_HINT = (
     "Start the Docker engine and try again:\n"
     "  - Debian/Ubuntu host: `sudo systemctl start docker` (or, without systemd: `sudo dockerd &`)\n"
@@ -19,7 +21,7 @@ def tail(lines: Iterable[str], n: int = 40) -> str:
     return "\n".join(line.rstrip("\n") for line in kept)
 
 
-class DockerError(RuntimeError):
+class DockerError(EdgebenchError, RuntimeError):
     """Base of every error raised by edgebench.docker."""
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Union
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
+from edgebench.errors import EdgebenchError
 
 CALIBRATION_FILE = "calibration.npy"
 ENGINE_DIR = "engines"
 
 
-class CalibrationDataError(ValueError):
+class CalibrationDataError(EdgebenchError, ValueError):
     """A calibration data file that is missing, unreadable or not NHWC images: names the path and the cause."""
 
     def __init__(self, path, reason: str):

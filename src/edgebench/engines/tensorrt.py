@@ -33,13 +33,14 @@ from edgebench.engines.calibration import (
     images_digest,
     read_calibration_file,
 )
+from edgebench.errors import EdgebenchError
 
 PRECISIONS = EXPORT_PRECISIONS
 INT8_SOURCES = ("calibrate", "qdq")
 QDQ_ONNX = "model.int8.onnx"
 
 
-class EngineError(RuntimeError):
+class EngineError(EdgebenchError, RuntimeError):
     """An engine that cannot be built, cached or loaded: names the path and the cause."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
+from edgebench.errors import EdgebenchError
 
 DEFAULT_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"  # JetPack / NGC location; not on PATH there
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -174,7 +175,7 @@ def images_per_second(summary: Dict[str, object], batch: int) -> Optional[float]
     return batch * 1000.0 / mean if mean else None
 
 
-class TrtexecError(RuntimeError):
+class TrtexecError(EdgebenchError, RuntimeError):
     """trtexec is missing or failed: says which binary, the command and the tail of its output."""
 
 

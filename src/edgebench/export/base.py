@@ -18,13 +18,14 @@ from edgebench import util
 from edgebench.contracts.vocabulary import EXPORT_PRECISIONS as PRECISIONS
 from edgebench.contracts.vocabulary import FORMATS, INPUT_SHAPE, NUM_CLASSES
 from edgebench.engines.calibration import float_images
+from edgebench.errors import EdgebenchError
 from edgebench.export.manifest import ArtifactRecord
 
 __all__ = ["FORMATS", "PRECISIONS", "INPUT_SHAPE", "NUM_CLASSES", "ArtifactRecord", "ExportContext", "ExportError",
            "Exporter", "ModelError", "tool_versions", "load_keras_model", "check_model_io", "float_images"]
 
 
-class ExportError(RuntimeError):
+class ExportError(EdgebenchError, RuntimeError):
     """An export that failed: names the artifact (format and precision) and the cause."""
 
     def __init__(self, artifact: str, cause: str):
@@ -33,7 +34,7 @@ class ExportError(RuntimeError):
         super().__init__(f"{artifact}: {cause}")
 
 
-class ModelError(ValueError):
+class ModelError(EdgebenchError, ValueError):
     """The input model cannot be used: missing, corrupt, or not a 32x32x3 -> 10 classifier."""
 
     def __init__(self, path, reason: str):

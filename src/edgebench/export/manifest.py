@@ -35,6 +35,7 @@ from edgebench.contracts.schema import (
     need,
 )
 from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
+from edgebench.errors import EdgebenchError
 
 SCHEMA = "edgebench.manifest"
 SCHEMA_VERSION = 1
@@ -44,7 +45,7 @@ FILENAME = "manifest.json"
 ARTIFACT_STATUSES = ("ok", "failed")
 
 
-class ManifestError(LookupError):
+class ManifestError(EdgebenchError, LookupError):
     """A manifest that is missing or unreadable, or an artifact it lacks or marks failed."""
 
 

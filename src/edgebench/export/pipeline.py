@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from edgebench.engines.calibration import CALIBRATION_FILE, write_calibration_file
+from edgebench.errors import EdgebenchError
 from edgebench.export import manifest as manifest_mod
 from edgebench.export import parity as parity_mod
 from edgebench.export.base import ArtifactRecord, ExportContext, ModelError, tool_versions
@@ -28,7 +29,7 @@ DEFAULT_CALIB_IMAGES = 500
 TMP_DIRNAME = ".edgebench-tmp"
 
 
-class ExportDataError(ValueError):
+class ExportDataError(EdgebenchError, ValueError):
     """CIFAR-10 is needed (parity, INT8 calibration) but cannot be read: nothing was exported."""
 
     def __init__(self, source: Optional[str], cause: str):

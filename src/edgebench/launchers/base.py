@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Dict
 
 from edgebench.contracts.request import BenchRequest, artifacts_not_found
+from edgebench.errors import EdgebenchError
 
 
-class LaunchError(RuntimeError):
+class LaunchError(EdgebenchError, RuntimeError):
     """A benchmark could not be carried out where it was asked to run (reason and where)."""
 
     def __init__(self, where: str, reason: str):

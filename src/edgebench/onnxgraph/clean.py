@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from edgebench.errors import EdgebenchError
+
 #: op -> input positions that must be constant (read on the host by a runtime that runs op by op)
 SHAPE_INPUTS: Dict[str, Sequence[int]] = {
     "Reshape": (1,), "Squeeze": (1,), "Unsqueeze": (1,), "Expand": (1,), "Tile": (1,), "Slice": (1, 2, 3, 4),
@@ -37,7 +39,7 @@ NONDETERMINISTIC = ("RandomNormal", "RandomUniform", "RandomNormalLike", "Random
                     "Bernoulli")
 
 
-class OnnxCleanError(ValueError):
+class OnnxCleanError(EdgebenchError, ValueError):
     """The graph could not be cleaned (or the cleaned graph failed the ONNX checker): names the file."""
 
     def __init__(self, where: str, reason: str):

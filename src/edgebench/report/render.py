@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import edgebench
 from edgebench import __version__, results
+from edgebench.errors import EdgebenchError
 from edgebench.report import charts as charts_mod
 from edgebench.report.columns import build_table
 from edgebench.report.compare import compare, compare_documents, comparison_pairs
@@ -38,7 +39,7 @@ TEMPLATE_NAMES = ("report.html.j2", "report.md.j2")
 MANIFEST = ".edgebench-report.json"                             # the charts this folder's report wrote
 
 
-class ReportError(Exception):
+class ReportError(EdgebenchError):
     """A report that cannot be made, with the path and the cause."""
 
     def __init__(self, path, reason: str):

@@ -13,9 +13,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from edgebench.contracts.vocabulary import INPUT_SHAPE
+from edgebench.errors import EdgebenchError
 
 
-class RuntimeUnavailable(RuntimeError):
+class RuntimeUnavailable(EdgebenchError, RuntimeError):
     """The backend cannot run here (framework missing, no GPU, wrong precision...): a skip, not a failure."""
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional
 
+from edgebench.errors import EdgebenchError
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 
 DEVICES = ("auto", "cpu", "gpu")
 
 
-class DevicePlacementError(RuntimeError):
+class DevicePlacementError(EdgebenchError, RuntimeError):
     """TensorFlow placed the model on another device than the row asked for."""
 
 
