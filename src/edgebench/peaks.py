@@ -8,13 +8,15 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edgebench.contracts.vocabulary import TF32_EFFECTIVE_KEY
+
 PEAKS_FILE = Path(__file__).resolve().parent / "reference" / "gpu-peaks.json"
 
 
 def arithmetic(precision: str, settings: Optional[Dict[str, Any]]) -> str:
     """The peak a row's arithmetic is held to: `tf32` where FP32 ran on TF32 tensor cores (the runtime's
     recorded `tf32_effective`), else its precision."""
-    return "tf32" if (settings or {}).get("tf32_effective") else precision
+    return "tf32" if (settings or {}).get(TF32_EFFECTIVE_KEY) else precision
 
 
 def load_peaks(path: Optional[Path] = None) -> List[Dict[str, Any]]:

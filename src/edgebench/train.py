@@ -20,7 +20,7 @@ import numpy as np
 
 from edgebench import data as data_mod
 from edgebench import models
-from edgebench.contracts.vocabulary import INPUT_SHAPE
+from edgebench.contracts.vocabulary import CHECKPOINTS_DIRNAME, INPUT_SHAPE, TRAIN_STATE_FILE
 from edgebench.util import atomic_write_json, sha256_file
 
 
@@ -210,7 +210,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state_file = out / "train_state.json"
+    state_file = out / TRAIN_STATE_FILE
     if cfg.seed is not None:
         # what tf.keras.utils.set_random_seed does, minus Keras 2.12's seed generator, whose randint(1, 1e9)
         # (a float bound) warned "non-integer arguments to randrange()" once per layer (376 in the tests)
@@ -228,7 +228,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
     model = models.build(cfg.model)
     optimizer = _compile(model, cfg, steps)
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), max_to_keep=2)
+    manager = tf.train.CheckpointManager(ckpt, str(out / CHECKPOINTS_DIRNAME), max_to_keep=2)
 
     state = {"config": asdict(cfg), "completed_epochs": 0, "history": [], "epoch_seconds": []}
     if state_file.exists() and manager.latest_checkpoint:

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Optional, Union
 
+from edgebench.contracts.vocabulary import GIT_REVISION_ENV
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -114,8 +116,8 @@ def git_revision(root: Optional[PathLike] = None, short: Optional[int] = None, u
     import re
     import subprocess
 
-    if use_env and os.environ.get("EDGEBENCH_GIT_REVISION"):
-        return os.environ["EDGEBENCH_GIT_REVISION"]
+    if use_env and os.environ.get(GIT_REVISION_ENV):
+        return os.environ[GIT_REVISION_ENV]
     top = Path(root) if root is not None else Path(__file__).resolve().parents[2]
     if not (top / ".git").exists():
         return None

@@ -27,7 +27,7 @@ from edgebench.bench.errors import BenchError, BenchInterrupted, free_bytes, wri
 from edgebench.bench.rounds import RoundSink, share_out
 from edgebench.bench.runner import GroupRunner
 from edgebench.contracts.request import BenchRequest, artifacts_not_found
-from edgebench.contracts.vocabulary import CACHE_DIRNAME, ENGINE_CACHE_ENV
+from edgebench.contracts.vocabulary import CACHE_DIRNAME, ENGINE_CACHE_ENV, RESOLVED_THREADS_KEY
 from edgebench.machine import fingerprint
 from edgebench.util import atomic_open, path_size
 
@@ -203,7 +203,7 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
              "manifest_sha256": model_check["manifest_sha256"], "verified": model_check["verified"],
              "reference_backend": request.reference, "flops_per_image": complexity.get("flops"),
              "macs_per_image": complexity.get("macs"), "params": complexity.get("params")}
-    suite_doc = dict(suite.raw, resolved_threads=suite.threads, test_images=len(x),
+    suite_doc = dict(suite.raw, **{RESOLVED_THREADS_KEY: suite.threads}, test_images=len(x),
                      data={"source": ds.source, "checksum": ds.checksum})
     doc = results.new_document(request.device, env, model, suite_doc, git_revision=env.get("git_revision"))
     doc["request"] = record

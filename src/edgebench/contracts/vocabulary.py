@@ -67,6 +67,22 @@ FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmod
 REFERENCE_BACKEND = "keras-call"
 REFERENCE_BACKEND_NO_TF = "onnxruntime"
 
+#: environment a launcher sets in a benchmark's container and the fingerprint reads back into the results
+IMAGE_ENV = "EDGEBENCH_IMAGE"                # the image reference the container runs
+IMAGE_ID_ENV = "EDGEBENCH_IMAGE_ID"          # its sha256 image id
+IMAGE_DIGEST_ENV = "EDGEBENCH_IMAGE_DIGEST"  # repo@sha256:... when pulled or published
+TARGET_ENV = "EDGEBENCH_TARGET"              # the containers/<target> it was built from
+GIT_REVISION_ENV = "EDGEBENCH_GIT_REVISION"  # the kit's revision where .git is not mounted
+
+#: results-row / manifest keys more than one family reads
+RESOLVED_THREADS_KEY = "resolved_threads"   # the thread count a backend really used (read back)
+TF32_EFFECTIVE_KEY = "tf32_effective"       # whether TF32 arithmetic was in effect
+#: what training keeps in a run folder to resume (never read by a benchmark: not copied to a device)
+CHECKPOINTS_DIRNAME = "checkpoints"
+TRAIN_STATE_FILE = "train_state.json"
+#: images an INT8 calibration uses unless told otherwise (TensorRT, ONNX, OpenVINO and TFLite exporters)
+CALIB_IMAGES_DEFAULT = 500
+
 #: the kit's writable cache folder, beside the results file (in a container: /results/.edgebench-cache)
 CACHE_DIRNAME = ".edgebench-cache"
 #: environment variables naming the writable caches: decoded data, TensorRT engines

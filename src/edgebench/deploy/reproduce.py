@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edgebench.contracts.vocabulary import RESOLVED_THREADS_KEY
 from edgebench.deploy.errors import DeployError
 
-SUITE_RESOLVED_KEYS = ("resolved_threads", "data")   # added by the harness to the suite it records
+SUITE_RESOLVED_KEYS = (RESOLVED_THREADS_KEY, "data")   # added by the harness to the suite it records
 
 
 class ReproduceError(DeployError, ValueError):

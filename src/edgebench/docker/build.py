@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from edgebench import util
+from edgebench.contracts.vocabulary import IMAGE_ENV, IMAGE_ID_ENV, TARGET_ENV
 from edgebench.docker.cabundle import CABundle, cert_failure_hint
 from edgebench.docker.client import api_client, log_path
 from edgebench.docker.errors import BaseImageError, BuildError, ContainerError
@@ -304,9 +305,9 @@ def smoke(target: Union[str, Target], image: str, *, api: Any = None, echo: Opti
     api = api or api_client()
     logfile = log_path("smoke", t.name)
     env = {"EDGEBENCH_EXPECT_VERSIONS": json.dumps(t.versions), "EDGEBENCH_EXPECT_BACKENDS": ",".join(t.backends),
-           "EDGEBENCH_EXPECT_L4T": t.l4t or "", "EDGEBENCH_IMAGE": image, "EDGEBENCH_TARGET": t.name}
+           "EDGEBENCH_EXPECT_L4T": t.l4t or "", IMAGE_ENV: image, TARGET_ENV: t.name}
     try:
-        env["EDGEBENCH_IMAGE_ID"] = api.inspect_image(image)["Id"]
+        env[IMAGE_ID_ENV] = api.inspect_image(image)["Id"]
     except Exception:  # noqa: BLE001 - the run itself will say what is wrong with the image
         pass
     parts = []

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from edgebench import util
-from edgebench.contracts.vocabulary import DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXPORT_PRECISIONS, INPUT_NAME, INPUT_SHAPE
+from edgebench.contracts.vocabulary import (
+    CALIB_IMAGES_DEFAULT,
+    DATA_CACHE_ENV,
+    ENGINE_CACHE_ENV,
+    EXPORT_PRECISIONS,
+    INPUT_NAME,
+    INPUT_SHAPE,
+    TF32_EFFECTIVE_KEY,
+)
 from edgebench.engines.calibration import (
     ENGINE_DIR,
     CalibrationFeed,
@@ -58,7 +66,7 @@ class BuildOptions:
     opt_batch: int = 64
     max_batch: int = 256
     workspace_mb: int = 1024
-    calib_images: int = 500
+    calib_images: int = CALIB_IMAGES_DEFAULT
     calib_batch: int = 32
     int8_source: str = "calibrate"      # "calibrate": entropy calibrator on model.onnx; "qdq": model.int8.onnx
     int8_fp16_fallback: bool = True      # let layers TensorRT keeps out of INT8 run in FP16, not FP32
@@ -216,7 +224,7 @@ def tf32_effective(opts: BuildOptions, facts: Optional[DeviceFacts]) -> bool:
 def build_settings(opts: BuildOptions, facts: Optional[DeviceFacts] = None, builder: str = "polygraphy",
                    timing_cache: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """What a row records about how its engine was built (extra.backend_versions.settings)."""
-    out: Dict[str, Any] = {"builder": builder, "tf32": opts.tf32, "tf32_effective": tf32_effective(opts, facts),
+    out: Dict[str, Any] = {"builder": builder, "tf32": opts.tf32, TF32_EFFECTIVE_KEY: tf32_effective(opts, facts),
                            "profile": list(opts.profile), "workspace_mb": opts.workspace_mb}
     if opts.precision == "int8":
         out.update(int8_source=opts.int8_source, fp16_fallback=opts.int8_fp16_fallback)
@@ -443,4 +451,4 @@ __all__ = ["BuildOptions", "DeviceFacts", "EngineError", "CudaError", "EnginePla
            "build_options", "key_extra", "cache_key", "engine_filename", "engine_cache_dir", "writable_cache_dir",
            "cuda_runtime", "cuda_driver", "cuda_check", "cuda_call", "instantiate_graph", "init_cuda", "build_engine",
            "load_engine", "plan", "engine_for", "normalized_options", "board_model", "timing_cache_filename",
-           "tf32_effective", "build_settings"]
+           TF32_EFFECTIVE_KEY, "build_settings"]

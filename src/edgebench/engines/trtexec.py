@@ -16,11 +16,11 @@ import struct
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
+from edgebench.contracts.vocabulary import EXPORT_PRECISIONS, INPUT_NAME, INPUT_SHAPE
 from edgebench.errors import EdgebenchError
 
 DEFAULT_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"  # JetPack / NGC location; not on PATH there
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = EXPORT_PRECISIONS   # the precisions an engine is built in: the exporters'
 _NAME_OK = re.compile(r"^[A-Za-z0-9_:./-]+$")
 
 

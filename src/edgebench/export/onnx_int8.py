@@ -18,12 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
 from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile", "distribution")
 KEEP_FLOAT_CHOICES = ("none", "first", "last", "first-last")
 DEFAULTS: Dict[str, Any] = {
-    "calib_images": 500,
+    "calib_images": CALIB_IMAGES_DEFAULT,
     "calibrate_method": "percentile",
     "percentile": 99.999,
     "per_channel": True,

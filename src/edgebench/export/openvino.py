@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
+from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
 from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
 
 IR_FILENAME = "model.xml"
 PRESETS = ("mixed", "performance")
 KEEP_FLOAT_CHOICES = ("none", "first", "last", "first-last")
 DEFAULTS: Dict[str, Any] = {
-    "calib_images": 500,
+    "calib_images": CALIB_IMAGES_DEFAULT,
     # mixed: symmetric int8 weights, asymmetric activations (like onnx-int8's uint8 activations);
     # performance: symmetric activations too
     "preset": "mixed",

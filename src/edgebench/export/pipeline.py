@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
+from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
 from edgebench.engines.calibration import CALIBRATION_FILE, write_calibration_file
 from edgebench.errors import EdgebenchError
 from edgebench.export import manifest as manifest_mod
@@ -25,7 +26,7 @@ from edgebench.export import parity as parity_mod
 from edgebench.export.base import ArtifactRecord, ExportContext, ModelError, tool_versions
 from edgebench.export.registry import exporter_class, filename, select
 
-DEFAULT_CALIB_IMAGES = 500
+DEFAULT_CALIB_IMAGES = CALIB_IMAGES_DEFAULT
 TMP_DIRNAME = ".edgebench-tmp"
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
+from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
 from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
 
-DEFAULT_CALIB_IMAGES = 500
+DEFAULT_CALIB_IMAGES = CALIB_IMAGES_DEFAULT
 
 
 def _converter(ctx: ExportContext):

@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
 
 from edgebench.contracts.request import BenchRequest
-from edgebench.contracts.vocabulary import CACHE_DIRNAME, DATA_CACHE_ENV, ENGINE_CACHE_ENV, EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.contracts.vocabulary import (
+    CACHE_DIRNAME,
+    DATA_CACHE_ENV,
+    ENGINE_CACHE_ENV,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    GIT_REVISION_ENV,
+    IMAGE_DIGEST_ENV,
+    IMAGE_ENV,
+    IMAGE_ID_ENV,
+    TARGET_ENV,
+)
 from edgebench.docker.errors import ContainerError
 from edgebench.launchers.base import Launcher, LaunchError, LaunchResult
 
@@ -59,13 +70,13 @@ def image_environment(image: str, info: Dict[str, Any], target_name: str) -> Dic
     """What the benchmark's fingerprint records about the image it runs in."""
     labels = (info.get("Config") or {}).get("Labels") or {}
     digests = info.get("RepoDigests") or []
-    env = {"EDGEBENCH_IMAGE_ID": info["Id"], "EDGEBENCH_IMAGE": image, "EDGEBENCH_TARGET": target_name,
+    env = {IMAGE_ID_ENV: info["Id"], IMAGE_ENV: image, TARGET_ENV: target_name,
            DATA_CACHE_ENV: f"{CACHE_DIR}/data", ENGINE_CACHE_ENV: f"{CACHE_DIR}/engines"}
     if digests:
-        env["EDGEBENCH_IMAGE_DIGEST"] = digests[0]
+        env[IMAGE_DIGEST_ENV] = digests[0]
     revision = labels.get("org.opencontainers.image.revision")
     if revision:
-        env["EDGEBENCH_GIT_REVISION"] = revision
+        env[GIT_REVISION_ENV] = revision
     return env
 
 
@@ -175,7 +186,7 @@ class ContainerLauncher(Launcher):
                         info["Id"])
         return LaunchResult(where, out, exit_code=res.exit_code, seconds=res.seconds,
                             details={"image": image, "image_id": info["Id"], "log": str(res.log_path),
-                                     "digest": env.get("EDGEBENCH_IMAGE_DIGEST")})
+                                     "digest": env.get(IMAGE_DIGEST_ENV)})
 
 
 __all__ = ["ContainerLauncher", "HostPaths", "remove_launched", "stop_on_sigterm", "mounts_for", "image_environment", "ARTIFACTS_MOUNT", "RESULTS_MOUNT",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
-from edgebench.contracts.vocabulary import DATA_CACHE_ENV, TF_LOG_LEVEL_ENV
+from edgebench.contracts.vocabulary import DATA_CACHE_ENV, TARGET_ENV, TF_LOG_LEVEL_ENV
 
 RUN_MOUNT = "/artifacts"
 DATA_MOUNT = "/data"
@@ -86,7 +86,7 @@ class ContainerJob:
         inspect(api, image)  # a clear "build it first" before anything starts
         argv, binds = plan(request)
         Path(next(h for h, b in binds.items() if b["bind"] == CACHE_MOUNT)).mkdir(parents=True, exist_ok=True)
-        env = {DATA_CACHE_ENV: CACHE_MOUNT, "EDGEBENCH_TARGET": self.target.name,
+        env = {DATA_CACHE_ENV: CACHE_MOUNT, TARGET_ENV: self.target.name,
                "EDGEBENCH_LAUNCH_ID": uuid.uuid4().hex, "PYTHONUNBUFFERED": "1"}
         import os
 

@@ -22,12 +22,18 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from edgebench.contracts.request import BenchRequest
-from edgebench.contracts.vocabulary import EXIT_OK, EXIT_ROWS_FAILED
+from edgebench.contracts.vocabulary import (
+    CHECKPOINTS_DIRNAME,
+    EXIT_OK,
+    EXIT_ROWS_FAILED,
+    IMAGE_DIGEST_ENV,
+    TRAIN_STATE_FILE,
+)
 from edgebench.launchers.base import Launcher, LaunchError, LaunchResult
 from edgebench.launchers.container import ARTIFACTS_MOUNT, CACHE_DIR, DATA_MOUNT, RESULTS_MOUNT, image_environment
 
 MARKER = ".edgebench-sha256"
-SKIPPED = {"checkpoints", "train_state.json"}   # training state: never read by a benchmark
+SKIPPED = {CHECKPOINTS_DIRNAME, TRAIN_STATE_FILE}   # training state: never read by a benchmark
 SUITE_DIR = "/suite"
 
 
@@ -184,7 +190,7 @@ class RemoteLauncher(Launcher):
             env = image_environment(self.image, info, self.target.name)
             env["HOME"] = "/tmp"
             if self.digest:
-                env["EDGEBENCH_IMAGE_DIGEST"] = self.digest
+                env[IMAGE_DIGEST_ENV] = self.digest
             host_config = api.create_host_config(binds=binds, network_mode="none", **gpu_host_config(self.target),
                                                  **({"group_add": ["video"]} if self.target.gpu == "nvidia-runtime"
                                                     else {}))

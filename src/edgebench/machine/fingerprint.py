@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edgebench import util
+from edgebench.contracts.vocabulary import IMAGE_DIGEST_ENV, IMAGE_ENV, IMAGE_ID_ENV, TARGET_ENV
 
 JETPACK_BY_L4T = {"R35.4.1": "5.1.2", "R35.3.1": "5.1.1", "R35.2.1": "5.1", "R35.1.0": "5.0.2",
                   "R36.2.0": "6.0 DP", "R36.3.0": "6.0", "R36.4.0": "6.1"}
@@ -148,7 +149,7 @@ def _module_version_without_import(name: str) -> Optional[str]:
 
 
 def container_info() -> Optional[Dict[str, object]]:
-    inside = os.path.exists("/.dockerenv") or os.environ.get("EDGEBENCH_IMAGE_ID") is not None
+    inside = os.path.exists("/.dockerenv") or os.environ.get(IMAGE_ID_ENV) is not None
     if not inside:
         try:
             inside = "docker" in Path("/proc/1/cgroup").read_text()
@@ -156,9 +157,9 @@ def container_info() -> Optional[Dict[str, object]]:
             pass
     if not inside:
         return None
-    return {"image": os.environ.get("EDGEBENCH_IMAGE"), "image_id": os.environ.get("EDGEBENCH_IMAGE_ID"),
-            "image_digest": os.environ.get("EDGEBENCH_IMAGE_DIGEST"),  # repo@sha256:... when pulled/published
-            "target": os.environ.get("EDGEBENCH_TARGET"), "hostname": platform.node()}
+    return {"image": os.environ.get(IMAGE_ENV), "image_id": os.environ.get(IMAGE_ID_ENV),
+            "image_digest": os.environ.get(IMAGE_DIGEST_ENV),  # repo@sha256:... when pulled/published
+            "target": os.environ.get(TARGET_ENV), "hostname": platform.node()}
 
 
 def collect() -> Dict[str, object]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from edgebench.contracts.vocabulary import TF32_EFFECTIVE_KEY
 from edgebench.peaks import arithmetic, card_peaks
 from edgebench.report import fields
 from edgebench.report.format import num, sub
@@ -53,7 +54,7 @@ def _how(s: Dict[str, Any]) -> str:
     parts = [mode, "channels-last" if s.get("channels_last") else "NCHW",
              {"pageable": "pageable copies", "pinned": "pinned async copies",
               "device": "input on GPU (compute only)"}.get(s.get("io"), str(s.get("io")))]
-    if s.get("tf32_effective"):
+    if s.get(TF32_EFFECTIVE_KEY):
         parts.append("TF32")
     if s.get("sync_check"):
         parts.append("no host sync (checked)")
@@ -65,7 +66,7 @@ def _how(s: Dict[str, Any]) -> str:
 
 
 #: the settings that make a fused row's unfused partner (the same run without fuse: cudnn)
-PARTNER_KEYS = ("mode", "compile_mode", "io", "channels_last", "tf32_effective", "freeze")
+PARTNER_KEYS = ("mode", "compile_mode", "io", "channels_last", TF32_EFFECTIVE_KEY, "freeze")
 
 
 def _against_unfused(variants: List[Dict[str, Any]]) -> None:
@@ -129,7 +130,7 @@ def _variant(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
 def _bounds(v: Dict[str, Any], variants: List[Dict[str, Any]]) -> None:
     """Fill bound_b1 and bound_best by the rule in the module docstring."""
     def arithmetic(w):  # TF32 is other arithmetic than FP32 proper: never compare across it
-        return (w["precision"], bool(w["settings"].get("tf32_effective")))
+        return (w["precision"], bool(w["settings"].get(TF32_EFFECTIVE_KEY)))
 
     same_prec = [w for w in variants if arithmetic(w) == arithmetic(v) and w is not v]
     graphs = [w for w in same_prec if (w["settings"].get("mode") in ("graph", "compile-graph")

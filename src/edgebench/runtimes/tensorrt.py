@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from edgebench.contracts.vocabulary import INPUT_SHAPE, NUM_CLASSES
+from edgebench.contracts.vocabulary import INPUT_SHAPE, NUM_CLASSES, TF32_EFFECTIVE_KEY
 from edgebench.engines import tensorrt as engines
 from edgebench.engines.calibration import CALIBRATION_FILE
 from edgebench.engines.tensorrt import cuda_call
@@ -90,7 +90,7 @@ class TensorRT(Runtime):
         """How the engine was built, for the row: the build options' settings, or 'given' for an `engine` option
         (built elsewhere: its TF32 policy is not known here)."""
         if self.options.get("engine"):
-            return {"builder": "given", "engine": str(engine_path), "tf32": None, "tf32_effective": None}
+            return {"builder": "given", "engine": str(engine_path), "tf32": None, TF32_EFFECTIVE_KEY: None}
         opts = self.build_opts()
         facts = engines.DeviceFacts.probe()
         cache = engines.engine_cache_dir(self.options.get("engine_cache")) / engines.timing_cache_filename(facts)

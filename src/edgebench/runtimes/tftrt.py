@@ -9,6 +9,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from edgebench.contracts.vocabulary import INPUT_SHAPE
 from edgebench.runtimes.savedmodel import SavedModelFunction
 
 
@@ -58,7 +59,7 @@ class TFTRT(SavedModelFunction):
             batch = self.batch_size or 1
 
             def input_fn():
-                yield (np.zeros((batch, 32, 32, 3), dtype=np.float32),)
+                yield (np.zeros((batch, *INPUT_SHAPE), dtype=np.float32),)
 
             converter.build(input_fn=input_fn)  # engines for this batch built now, not on first call
             tmp = converted.with_name(converted.name + ".tmp")

@@ -35,7 +35,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from edgebench.contracts.vocabulary import NUM_CLASSES
+from edgebench.contracts.vocabulary import INPUT_SHAPE, NUM_CLASSES, TF32_EFFECTIVE_KEY
 from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 
 MODES = ("eager", "graph", "compile", "compile-graph")
@@ -191,7 +191,7 @@ class TorchFromOnnx(Runtime):
             torch.backends.cuda.matmul.allow_tf32 = s["tf32"]
             torch.backends.cudnn.allow_tf32 = s["tf32"]
             self.applied["gpu_name"] = torch.cuda.get_device_name(dev)
-        self.applied["tf32_effective"] = bool(s["tf32"] and self.precision == "fp32" and dev.type == "cuda")
+        self.applied[TF32_EFFECTIVE_KEY] = bool(s["tf32"] and self.precision == "fp32" and dev.type == "cuda")
         if s["mode"] in COMPILED:
             import torch._dynamo
             import torch._inductor.config
@@ -214,7 +214,8 @@ class TorchFromOnnx(Runtime):
         from edgebench.runtimes.torch_fuse import fuse_cudnn
 
         dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-        shape = [1] + [d if d > 0 else 32 for d in dims[1:]] if len(dims) == 4 else [1, 32, 32, 3]
+        shape = [1] + [d if d > 0 else s for d, s in zip(dims[1:], INPUT_SHAPE)] if len(dims) == 4 \
+            else [1, *INPUT_SHAPE]
         self.applied["fused"] = fuse_cudnn(module, example=torch.zeros(shape, dtype=torch.float32))
         if dev.type == "cuda" and not torch.backends.cudnn.is_available():
             raise RuntimeUnavailable(f"{self.name}: fuse=cudnn needs cuDNN; torch {torch.__version__} on "
@@ -238,7 +239,7 @@ class TorchFromOnnx(Runtime):
         """Page-locked host buffers for one batch size: input (NHWC float32) and logits."""
         if b not in self._pinned:
             torch = self.torch
-            self._pinned[b] = (torch.empty((b, 32, 32, 3), dtype=torch.float32, pin_memory=True),
+            self._pinned[b] = (torch.empty((b, *INPUT_SHAPE), dtype=torch.float32, pin_memory=True),
                                torch.empty((b, self.n_classes), dtype=torch.float32, pin_memory=True))
         return self._pinned[b]
 
@@ -305,7 +306,7 @@ class TorchFromOnnx(Runtime):
         if b in self._graphs:
             return self._graphs[b]
         torch = self.torch
-        static_in = torch.zeros((b, 32, 32, 3), dtype=torch.float32, device=self.dev)
+        static_in = torch.zeros((b, *INPUT_SHAPE), dtype=torch.float32, device=self.dev)
         side = torch.cuda.Stream(self.dev)
         side.wait_stream(torch.cuda.current_stream(self.dev))
         with torch.cuda.stream(side):
