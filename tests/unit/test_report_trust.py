@@ -117,3 +117,15 @@ def test_the_test_set_checksum_says_it_is_of_the_source_not_the_subset():
     [d] = [d for d in identity_differences(DocView(small), DocView(big)) if d.kind == "test set"]
     assert (d.a, d.b) == ("1000 images from source cdcdcdcdcdcd", "2000 images from source cdcdcdcdcdcd")
 
+
+
+def test_the_command_keeps_imported_tables_apart_unless_with_imported(tmp_path):
+    from edgebench import cli
+
+    p = write(tmp_path / "local.json", make_doc("local", model_sha="35" * 32))
+    assert cli.main(["report", str(p), "--out", str(tmp_path / "apart")]) == 0
+    apart = (tmp_path / "apart" / "report.md").read_text()
+    assert "## Imported reference tables" in apart and "## Comparisons" not in apart
+    assert cli.main(["report", str(p), "--with-imported", "--out", str(tmp_path / "with")]) == 0
+    mixed = (tmp_path / "with" / "report.md").read_text()
+    assert "## Imported reference tables" not in mixed and "## Comparisons" in mixed and "cross-model" in mixed
