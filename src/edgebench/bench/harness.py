@@ -13,8 +13,9 @@ import errno
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -113,14 +114,52 @@ class _Plan:
                              "precision": prec, "verified": not self.provenance.notes})
 
 
+@dataclass
+class _Run:
+    """What the steps of one bench run hand each other (no process-wide state: the engine cache is passed)."""
+
+    request: BenchRequest
+    log: Callable[[str], None]
+    artifacts: Path
+    out: Path
+    suite: Any
+    model_path: Path = Path()
+    provenance: Any = None
+    model_check: Dict[str, Any] = field(default_factory=dict)
+    work: Path = Path()
+    engine_cache: str = ""
+    log_file: Path = Path()
+    env: Dict[str, Any] = field(default_factory=dict)
+    plan: Any = None
+    decisions: List[Any] = field(default_factory=list)
+    ds: Any = None
+    n_images: int = 0
+    data_file: Path = Path()
+    ref_file: Path = Path()
+    record: Dict[str, Any] = field(default_factory=dict)
+    done: Set[Tuple[str, str, Optional[int]]] = field(default_factory=set)
+    old_doc: Optional[Dict[str, Any]] = None
+
+
 def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Carry out one bench request on this host (each group in its own child process).
 
     request.reference: the backend whose FP32 logits every row is compared with: the Keras model by default;
     `onnxruntime` (model.onnx, itself checked against Keras at export) where TensorFlow is absent."""
-    from edgebench import runtimes
-
     _stop_on_sigterm()  # from the start: the reference step and the calibration stop like the groups
+    run = _checked_request(request, log)
+    _reference_model(run)
+    _work_dir(run)
+    _plan_and_data(run)
+    _resume_state(run)
+    prog = _progress(run)
+    ref, floors = _reference_and_floors(run, prog)
+    writer, runner = _writer_and_runner(run, ref, floors)
+    return _sweep(run, prog, writer, runner)
+
+
+def _checked_request(request: BenchRequest, log: Callable[[str], None]) -> _Run:
+    """The artifacts folder, --out and the suite (with --only applied), refused before anything runs."""
     artifacts = Path(request.artifacts).resolve()
     if not artifacts.is_dir():
         raise BenchError(artifacts_not_found(Path(request.artifacts)))
@@ -131,102 +170,139 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         suite.groups = [g for g in suite.groups if g.backend in request.only]
         if not suite.groups:
             raise BenchError(f"--only {' '.join(request.only)}: no run of suite {suite.name!r} uses these backends")
+    return _Run(request=request, log=log, artifacts=artifacts, out=out, suite=suite)
+
+
+def _reference_model(run: _Run) -> None:
+    """The reference backend's FP32 artifact, resolved through the manifest and its sha256 checked."""
+    from edgebench import runtimes
+
+    request = run.request
     try:
         ref_fmt, _ = runtimes.get(request.reference).artifact_for("fp32")
     except KeyError as exc:
         raise BenchError(f"--reference: {exc.args[0]}") from None
     try:
-        model_path = resolve_artifact(artifacts, ref_fmt, "fp32")
+        run.model_path = resolve_artifact(run.artifacts, ref_fmt, "fp32")
     except (FileNotFoundError, LookupError) as exc:
         raise BenchError(f"reference ({request.reference}): {exc}") from None
-    provenance = Provenance(artifacts, allow_unverified=request.allow_unverified)
-    model_check = provenance.verify(ref_fmt, "fp32", model_path)
-    work = out.parent / CACHE_DIRNAME
+    run.provenance = Provenance(run.artifacts, allow_unverified=request.allow_unverified)
+    run.model_check = run.provenance.verify(ref_fmt, "fp32", run.model_path)
+
+
+def _work_dir(run: _Run) -> None:
+    """The writable cache beside the results; TensorRT engines are built once per (model, GPU, TensorRT) and
+    kept there (in a container: the results mount), never beside the read-only artifacts. The engine cache
+    is handed to each group explicitly ($EDGEBENCH_ENGINE_CACHE, when set, wins); os.environ is not touched."""
+    run.work = run.out.parent / CACHE_DIRNAME
     try:
-        work.mkdir(parents=True, exist_ok=True)
+        run.work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise write_error(work, exc, what="create the cache folder") from None
-    # TensorRT engines are built once per (model, GPU, TensorRT) and kept in a writable place: beside the
-    # results (in a container: the results mount), never beside the read-only artifacts
-    os.environ.setdefault(ENGINE_CACHE_ENV, str(work / "engines"))
-    log_file = out.with_suffix(".log")
+        raise write_error(run.work, exc, what="create the cache folder") from None
+    run.engine_cache = os.environ.get(ENGINE_CACHE_ENV) or str(run.work / "engines")
+    run.log_file = run.out.with_suffix(".log")
 
-    env = fingerprint.collect()
-    usable = env["cpu"]["usable_cores"] or 1
-    plan = _Plan(artifacts, provenance, usable)
-    decisions = [plan.decide(g) for g in suite.groups]  # every artifact checked before anything runs
-    ds = data_mod.load_cifar10_test(request.data)
-    n = request.test_limit or suite.test_images
-    x, y = data_mod.subset(ds.x_test, ds.y_test, n, seed=0)
-    model_sha = model_check["sha256"]
-    key = f"{model_sha[:12]}-{ds.checksum[:12]}-{len(x)}"
-    data_file = work / f"test-{ds.checksum[:12]}-{len(x)}.npz"
-    save_test_arrays(data_file, x, y)
-    ref_file = work / f"reference-{request.reference}-{key}.npy"
 
-    record = resume.request_record(suite, len(x), dict(plan.hashes, **{_relative(model_path, artifacts): model_sha}),
-                                   ds.checksum, request.reference, request.only)
-    doc_probe = {"request": record}
-    done: Set[Tuple[str, str, Optional[int]]] = set()
-    old_doc = None
+def _plan_and_data(run: _Run) -> None:
+    """The fingerprint, every group's artifact decided (and checked) and the test images saved for the groups."""
+    run.env = fingerprint.collect()
+    run.plan = _Plan(run.artifacts, run.provenance, run.env["cpu"]["usable_cores"] or 1)
+    run.decisions = [run.plan.decide(g) for g in run.suite.groups]  # every artifact checked before anything runs
+    run.ds = data_mod.load_cifar10_test(run.request.data)
+    x, y = data_mod.subset(run.ds.x_test, run.ds.y_test, run.request.test_limit or run.suite.test_images, seed=0)
+    run.n_images = len(x)
+    key = f"{run.model_check['sha256'][:12]}-{run.ds.checksum[:12]}-{len(x)}"
+    run.data_file = run.work / f"test-{run.ds.checksum[:12]}-{len(x)}.npz"
+    save_test_arrays(run.data_file, x, y)
+    run.ref_file = run.work / f"reference-{run.request.reference}-{key}.npy"
+
+
+def _resume_state(run: _Run) -> None:
+    """The request record; with --resume, the groups the file at --out completed; else a fresh framework log."""
+    request, out = run.request, run.out
+    hashes = dict(run.plan.hashes, **{_relative(run.model_path, run.artifacts): run.model_check["sha256"]})
+    run.record = resume.request_record(run.suite, run.n_images, hashes, run.ds.checksum, request.reference,
+                                       request.only)
     if request.resume and out.exists():
-        old_doc, done = resume.resumable(out, dict(doc_probe, environment=env, created=_now()), suite.groups,
-                                         suite.interleave)
-    if not (request.resume and out.exists()):
-        try:
-            log_file.write_text("")
-        except OSError as exc:
-            raise write_error(log_file, exc, what="write the framework log") from None
+        run.old_doc, run.done = resume.resumable(out, {"request": run.record, "environment": run.env,
+                                                       "created": _now()}, run.suite.groups, run.suite.interleave)
+        return
+    try:
+        run.log_file.write_text("")
+    except OSError as exc:
+        raise write_error(run.log_file, exc, what="write the framework log") from None
 
+
+def _progress(run: _Run):
+    suite, request = run.suite, run.request
     rounds = suite.interleave
-    skip = [d[0] is not None or g.key in done for g, d in zip(suite.groups, decisions)]
-    prog = progress.Progress(suite.groups, len(x), skip)
-    ref_cached = ref_file.exists() and ref_file.with_suffix(".json").exists()
-    log(f"edgebench bench: suite {suite.name!r}, {len(suite.groups)} groups on {len(x)} test images ({ds.source})"
-        f"{f', {rounds} interleaved rounds' if rounds > 1 else ''}; roughly {progress.human(prog.total())} "
-        f"(estimate){'' if ref_cached else f'; first the reference logits every row is compared with ({request.reference} fp32)'}")
-    log(f"framework messages (TensorFlow, ONNX Runtime) go to {log_file}")
-    ref = _before_rows(f"the reference step ({request.reference} fp32 logits)", out, log,
-                       lambda: reference.compute(request.reference, model_path, data_file, ref_file,
-                                                 log_file=log_file))
+    skip = [d[0] is not None or g.key in run.done for g, d in zip(suite.groups, run.decisions)]
+    prog = progress.Progress(suite.groups, run.n_images, skip)
+    ref_cached = run.ref_file.exists() and run.ref_file.with_suffix(".json").exists()
+    first = "" if ref_cached else f"; first the reference logits every row is compared with ({request.reference} fp32)"
+    run.log(f"edgebench bench: suite {suite.name!r}, {len(suite.groups)} groups on {run.n_images} test images "
+            f"({run.ds.source}){f', {rounds} interleaved rounds' if rounds > 1 else ''}; roughly "
+            f"{progress.human(prog.total())} (estimate){first}")
+    run.log(f"framework messages (TensorFlow, ONNX Runtime) go to {run.log_file}")
+    return prog
+
+
+def _reference_and_floors(run: _Run, prog) -> Tuple[Dict[str, Any], Any]:
+    """The reference logits (the estimate then calibrated on this machine) and the peak calibration."""
+    request, usable = run.request, run.plan.usable
+    ref = _before_rows(f"the reference step ({request.reference} fp32 logits)", run.out, run.log,
+                       lambda: reference.compute(request.reference, run.model_path, run.data_file, run.ref_file,
+                                                 log_file=run.log_file))
     speed = progress.calibrated(ref.get("timing"), usable)
     if speed is not None and prog.total() > 0:  # this machine's pace replaces the assumed one
         prog.recalibrate(speed)
-        log(f"estimate calibrated on this machine ({request.reference} fp32 {speed.ips:.0f} img/s on {usable} "
-            f"cores, {speed.load_s:.0f} s to start a group): roughly {progress.human(prog.total())}")
-    floors = _before_rows("the peak calibration", out, log, lambda: _calibrate(env, suite, decisions, work, log))
+        run.log(f"estimate calibrated on this machine ({request.reference} fp32 {speed.ips:.0f} img/s on {usable} "
+                f"cores, {speed.load_s:.0f} s to start a group): roughly {progress.human(prog.total())}")
+    floors = _before_rows("the peak calibration", run.out, run.log,
+                          lambda: _calibrate(run.env, run.suite, run.decisions, run.work, run.log))
     if floors:
-        env["floor_calibration"] = floors
-    trained = _train_metadata(artifacts)
+        run.env["floor_calibration"] = floors
+    return ref, floors
+
+
+def _writer_and_runner(run: _Run, ref: Dict[str, Any], floors: Any):
+    """The results document (new, or the one being resumed), its writer and the group runner."""
+    request, model_sha = run.request, run.model_check["sha256"]
+    trained = _train_metadata(run.artifacts)
     complexity = ref["complexity"] or trained.get("complexity") or {}
-    model = {"name": ref["name"] or trained.get("model"), "path": str(model_path), "sha256": model_sha,
-             "manifest_sha256": model_check["manifest_sha256"], "verified": model_check["verified"],
+    model = {"name": ref["name"] or trained.get("model"), "path": str(run.model_path), "sha256": model_sha,
+             "manifest_sha256": run.model_check["manifest_sha256"], "verified": run.model_check["verified"],
              "reference_backend": request.reference, "flops_per_image": complexity.get("flops"),
              "macs_per_image": complexity.get("macs"), "params": complexity.get("params")}
-    suite_doc = dict(suite.raw, **{RESOLVED_THREADS_KEY: suite.threads}, test_images=len(x),
-                     data={"source": ds.source, "checksum": ds.checksum})
-    doc = results.new_document(request.device, env, model, suite_doc, git_revision=env.get("git_revision"))
-    doc["request"] = record
-    doc["framework_log"] = str(log_file)
-    if provenance.notes:
-        doc["unverified"] = list(provenance.notes)
-    if old_doc is not None:
-        doc = old_doc
-        log(f"resuming {out}: {len(done)} completed groups kept, {len(doc['rows'])} rows; failed or missing "
-            f"groups are measured again")
-    marks = [UNVERIFIED] if provenance.notes else []
-    writer = _writer(out, doc)
-    builder = rows.RowBuilder(env, model, floors=floors, marks=marks)
-    runner = GroupRunner(writer, builder, log=log)
-    job_base = {"data_file": str(data_file), "reference_file": str(ref_file), "pin_threads": suite.pin_threads,
-                "overhead_check": suite.overhead_check, "overhead_batch": 64, "log_file": str(log_file)}
+    suite_doc = dict(run.suite.raw, **{RESOLVED_THREADS_KEY: run.suite.threads}, test_images=run.n_images,
+                     data={"source": run.ds.source, "checksum": run.ds.checksum})
+    doc = results.new_document(request.device, run.env, model, suite_doc, git_revision=run.env.get("git_revision"))
+    doc["request"] = run.record
+    doc["framework_log"] = str(run.log_file)
+    if run.provenance.notes:
+        doc["unverified"] = list(run.provenance.notes)
+    if run.old_doc is not None:
+        doc = run.old_doc
+        run.log(f"resuming {run.out}: {len(run.done)} completed groups kept, {len(doc['rows'])} rows; failed or "
+                f"missing groups are measured again")
+    writer = _writer(run.out, doc)
+    builder = rows.RowBuilder(run.env, model, floors=floors, marks=[UNVERIFIED] if run.provenance.notes else [])
+    return writer, GroupRunner(writer, builder, log=run.log)
+
+
+def _sweep(run: _Run, prog, writer, runner) -> Dict[str, Any]:
+    """Every group, round by round (rows written as they complete); Ctrl-C keeps what is done."""
+    suite, out, log, rounds = run.suite, run.out, run.log, run.suite.interleave
+    job_base = {"data_file": str(run.data_file), "reference_file": str(run.ref_file),
+                "pin_threads": suite.pin_threads, "overhead_check": suite.overhead_check, "overhead_batch": 64,
+                "log_file": str(run.log_file), "engine_cache": run.engine_cache}
     t_start = time.perf_counter()
     try:
         for r in range(1, rounds + 1):
-            for i, (group, (why, art_path, artifact)) in enumerate(zip(suite.groups, decisions)):
+            for i, (group, (why, art_path, artifact)) in enumerate(zip(suite.groups, run.decisions)):
                 head = (f"[{i + 1}/{len(suite.groups)}{f' round {r}/{rounds}' if rounds > 1 else ''}] "
                         f"{group.backend} {group.precision} threads={rows.threads_label(group.threads)}")
-                if group.key in done:
+                if group.key in run.done:
                     log(f"{head}: done in the run being resumed")
                     continue
                 if why is not None:
@@ -248,17 +324,21 @@ def run_bench(request: BenchRequest, log: Callable[[str], None] = print) -> Dict
         raise BenchInterrupted(str(out)) from None
     except OSError as exc:
         raise _results_error(out, writer.document, exc) from None
+    return _finish(run, writer, t_start)
+
+
+def _finish(run: _Run, writer, t_start: float) -> Dict[str, Any]:
     writer.document["wall_seconds"] = writer.document.get("wall_seconds", 0.0) + time.perf_counter() - t_start
     try:
         writer.finish()
     except OSError as exc:
-        raise _results_error(out, writer.document, exc) from None
+        raise _results_error(run.out, writer.document, exc) from None
     doc = writer.document
     failed = sum(1 for r in doc["rows"] if r.get("status") == "failed")
     busy = sum(1 for r in doc["rows"] if (r.get("extra") or {}).get("machine_load", {}).get("busy"))
-    log(f"wrote {out} ({len(doc['rows'])} rows{f', {failed} failed' if failed else ''}"
-        f"{f', {busy} measured on a busy machine' if busy else ''}, {doc['wall_seconds'] / 60:.1f} min); "
-        f"framework log: {log_file}")
+    run.log(f"wrote {run.out} ({len(doc['rows'])} rows{f', {failed} failed' if failed else ''}"
+            f"{f', {busy} measured on a busy machine' if busy else ''}, {doc['wall_seconds'] / 60:.1f} min); "
+            f"framework log: {run.log_file}")
     return doc
 
 

@@ -59,8 +59,11 @@ def run_group(job: Dict[str, Any], send: Callable[..., None]) -> None:
     x, y = data["x"].astype(np.float32), data["y"]
     ref = np.load(job["reference_file"]) if job.get("reference_file") else None
     largest = max([1] + [b for _, b in scenarios.group_rows(group.scenarios)])
+    options = dict(group.options)
+    if job.get("engine_cache") and getattr(runtimes.get(group.backend), "uses_engine_cache", False):
+        options.setdefault("engine_cache", job["engine_cache"])   # the run's cache, passed (not via os.environ)
     rt = runtimes.open(group.backend, job["artifact"], precision=group.precision, threads=group.threads,
-                       batch_size=largest, **group.options)
+                       batch_size=largest, **options)
     t0 = time.perf_counter()
     rt.load()
     load_s = time.perf_counter() - t0

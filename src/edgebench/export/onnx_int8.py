@@ -96,6 +96,33 @@ def float_nodes(graph_nodes: List[Any], keep: str) -> List[str]:
     return names
 
 
+def _bypass_noop_reshapes(graph, shapes: Dict[str, List[Any]], inits: Dict[str, Any]) -> set:
+    """Rewire the users of each Reshape whose static input shape already is its target; the names removed."""
+    from onnx import numpy_helper
+
+    consumers: Dict[str, List[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+    removed = set()
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] not in inits:
+            continue
+        target = [int(v) for v in numpy_helper.to_array(inits[node.input[1]]).ravel()]
+        src = shapes.get(node.input[0])
+        if not src or len(src) != len(target) or node.output[0] in graph_outputs:
+            continue
+        if all(t == -1 and i == 0 or t == s for i, (t, s) in enumerate(zip(target, src))) and \
+                all(s is not None for s in src[1:]):
+            for user in consumers.get(node.output[0], []):
+                for k, name in enumerate(user.input):
+                    if name == node.output[0]:
+                        user.input[k] = node.input[0]
+            removed.add(node.name)
+    return removed
+
+
 def fold_batchnorm(model):
     """Fold BatchNormalization into the Conv before it, looking through no-op Reshapes.
 
@@ -114,29 +141,9 @@ def fold_batchnorm(model):
         dims = vi.type.tensor_type.shape.dim
         shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     inits = {i.name: i for i in graph.initializer}
-    consumers: Dict[str, List[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
     producer = {o: n for n in graph.node for o in n.output}
-    graph_outputs = {o.name for o in graph.output}
-
     # 1. bypass Reshapes that do not change the shape (static input shape equals the target)
-    removed = set()
-    for node in graph.node:
-        if node.op_type != "Reshape" or node.input[1] not in inits:
-            continue
-        target = [int(v) for v in numpy_helper.to_array(inits[node.input[1]]).ravel()]
-        src = shapes.get(node.input[0])
-        if not src or len(src) != len(target) or node.output[0] in graph_outputs:
-            continue
-        if all(t == -1 and i == 0 or t == s for i, (t, s) in enumerate(zip(target, src))) and \
-                all(s is not None for s in src[1:]):
-            for user in consumers.get(node.output[0], []):
-                for k, name in enumerate(user.input):
-                    if name == node.output[0]:
-                        user.input[k] = node.input[0]
-            removed.add(node.name)
+    removed = _bypass_noop_reshapes(graph, shapes, inits)
     # 2. fold BatchNormalization into a Conv whose only consumer it is
     folded = 0
     consumers = {}

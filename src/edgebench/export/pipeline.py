@@ -126,13 +126,7 @@ def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = 
     out = Path(out_dir) if out_dir is not None else model_path.parent
     names = select(formats)
     limits = parity_mod.thresholds(thresholds)
-    per_artifact: Dict[str, Dict[str, Any]] = {k: dict(v) for k, v in (options or {}).items()}
-    for name in names:
-        per_artifact.setdefault(name, {})
-        if name.endswith("int8"):
-            per_artifact[name].setdefault("calib_images", calib_images)
-    if opset is not None:
-        per_artifact.setdefault("onnx-fp32", {})["opset"] = opset
+    per_artifact = _artifact_options(names, options, calib_images, opset)
 
     from edgebench import util
 
@@ -155,35 +149,11 @@ def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = 
     except ModelError as exc:
         log(f"export: {exc}")
         out.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            fmt, precision = name.split("-")
-            records.append(ArtifactRecord(name=name, format=fmt, precision=precision, path=filename(name),
-                                          status="failed", error=f"{name}: {exc}"))
+        records += [_failed(name, f"{name}: {exc}") for name in names]
         return finish()
-
     # 2. data: training images for calibration, test images for parity; unreadable -> stop before any export
-    needs_calib = any(n.endswith("int8") for n in names)
-    if data is None and (parity_images > 0 or needs_calib):
-        from edgebench import data as data_mod
-
-        try:
-            data = data_mod.load_cifar10(data_source, progress=False)
-        except Exception as exc:  # offline without a path, bad path, corrupt archive
-            raise ExportDataError(data_source, f"{type(exc).__name__}: {exc}") from exc
-    out.mkdir(parents=True, exist_ok=True)
-    x_test = y_test = None
-    if data is not None:
-        man["data"] = {"source": str(getattr(data, "source", data_source)), "checksum": getattr(data, "checksum", None)}
-        if needs_calib:
-            n_calib = max(int(v.get("calib_images", calib_images)) for k, v in per_artifact.items()
-                          if k.endswith("int8"))
-            ctx.calib_images = calibration_set(data.x_train, n_calib)
-            sha = write_calibration_file(ctx.calib_images, out / CALIBRATION_FILE)
-            man["data"]["calibration"] = {"path": CALIBRATION_FILE, "images": int(len(ctx.calib_images)),
-                                          "sha256": sha}
-        if parity_images > 0:
-            x_test, y_test = parity_set(data.x_test, data.y_test, parity_images)
-
+    x_test, y_test = _export_data(ctx, man, names, data, data_source, parity_images, calib_images)
+    # 3. each artifact: export, then parity (the manifest is current after every artifact)
     with private_tempdir(out), frameworks_to_log(out / LOG_FILENAME) as terminal:
         if log is _stderr:  # the kit's lines stay on the terminal; the frameworks' go to export.log
             log = ctx.log = terminal
@@ -194,31 +164,80 @@ def export_all(model_path: Union[str, Path], formats: Optional[Iterable[str]] = 
             t0 = time.perf_counter()
             reference = parity_mod.reference_logits(model, x_test)
             log(f"export: Keras reference logits on {len(x_test)} test images ({time.perf_counter() - t0:.1f} s)")
-
-        # 3. each artifact: export, then parity
         for name in names:
-            if name == "keras-fp32":
-                rec = keras_record(model_path, out)
-            else:
-                log(f"[{name}] exporting ...")
-                try:
-                    exporter = exporter_class(name)(**per_artifact.get(name, {}))
-                except (ValueError, TypeError) as exc:
-                    fmt, precision = name.split("-")
-                    rec = ArtifactRecord(name=name, format=fmt, precision=precision, path=filename(name),
-                                         status="failed", error=f"bad option: {exc}")
-                else:
-                    rec = exporter.export(ctx)
-            ctx.results[name] = rec
+            rec = _export_one(ctx, name, model_path, out, per_artifact, log)
             records.append(rec)
             if rec.status == "ok":
                 log(f"[{name}] {rec.path}: {rec.size_bytes / 1e6:.1f} MB in {rec.export_seconds:.1f} s")
                 check_parity(rec, out, x_test, y_test, reference, limits, threads, parity_images, log)
-            finish()  # the manifest is current after every artifact (a crash keeps what was done)
+            finish()  # a crash keeps what was done
     if terminal is not None:
         log = ctx.log = _stderr
     log(f"export: {out / manifest_mod.FILENAME}; the frameworks' messages are in {out / LOG_FILENAME}")
     return finish()
+
+
+def _artifact_options(names: List[str], options: Optional[Dict[str, Dict[str, Any]]], calib_images: int,
+                      opset: Optional[int]) -> Dict[str, Dict[str, Any]]:
+    """Each artifact's exporter options: the caller's, the INT8 calibration size and the ONNX opset."""
+    per_artifact: Dict[str, Dict[str, Any]] = {k: dict(v) for k, v in (options or {}).items()}
+    for name in names:
+        per_artifact.setdefault(name, {})
+        if name.endswith("int8"):
+            per_artifact[name].setdefault("calib_images", calib_images)
+    if opset is not None:
+        per_artifact.setdefault("onnx-fp32", {})["opset"] = opset
+    return per_artifact
+
+
+def _failed(name: str, error: str) -> ArtifactRecord:
+    fmt, precision = name.split("-")
+    return ArtifactRecord(name=name, format=fmt, precision=precision, path=filename(name), status="failed",
+                          error=error)
+
+
+def _export_data(ctx: ExportContext, man: Dict[str, Any], names: List[str], data: Any, data_source: Optional[str],
+                 parity_images: int, calib_images: int):
+    """CIFAR-10 read once (ExportDataError before any export when unreadable), the calibration file written;
+    returns the parity test set (x, y), or (None, None) when parity is off."""
+    out, per_artifact = ctx.out_dir, ctx.options
+    needs_calib = any(n.endswith("int8") for n in names)
+    if data is None and (parity_images > 0 or needs_calib):
+        from edgebench import data as data_mod
+
+        try:
+            data = data_mod.load_cifar10(data_source, progress=False)
+        except Exception as exc:  # offline without a path, bad path, corrupt archive
+            raise ExportDataError(data_source, f"{type(exc).__name__}: {exc}") from exc
+    out.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        return None, None
+    man["data"] = {"source": str(getattr(data, "source", data_source)), "checksum": getattr(data, "checksum", None)}
+    if needs_calib:
+        n_calib = max(int(v.get("calib_images", calib_images)) for k, v in per_artifact.items() if k.endswith("int8"))
+        ctx.calib_images = calibration_set(data.x_train, n_calib)
+        sha = write_calibration_file(ctx.calib_images, out / CALIBRATION_FILE)
+        man["data"]["calibration"] = {"path": CALIBRATION_FILE, "images": int(len(ctx.calib_images)), "sha256": sha}
+    if parity_images > 0:
+        return parity_set(data.x_test, data.y_test, parity_images)
+    return None, None
+
+
+def _export_one(ctx: ExportContext, name: str, model_path: Path, out: Path,
+                per_artifact: Dict[str, Dict[str, Any]], log: Callable[[str], None]) -> ArtifactRecord:
+    """One artifact's record: the Keras model itself, or its exporter's (a bad option is a failed record)."""
+    if name == "keras-fp32":
+        rec = keras_record(model_path, out)
+    else:
+        log(f"[{name}] exporting ...")
+        try:
+            exporter = exporter_class(name)(**per_artifact.get(name, {}))
+        except (ValueError, TypeError) as exc:
+            rec = _failed(name, f"bad option: {exc}")
+        else:
+            rec = exporter.export(ctx)
+    ctx.results[name] = rec
+    return rec
 
 
 def calibration_set(x_train, n: int):

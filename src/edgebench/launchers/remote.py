@@ -92,6 +92,23 @@ def _read_archive(chunks: Any) -> Dict[str, bytes]:
     return out
 
 
+def _results_back(api: Any, cid: str, inner_out: str, out: Path, code: int, where: str) -> None:
+    """The results JSON (and its framework log, when the run wrote one) copied out of the container to `out`."""
+    try:
+        stream, _ = api.get_archive(cid, inner_out)
+        got = _read_archive(stream)
+    except Exception as exc:
+        tail = api.logs(cid, stdout=True, stderr=True, tail=40).decode("utf-8", "replace")
+        raise LaunchError(where, f"the container exited {code} and left no {inner_out} ({exc})\n{tail}") from exc
+    out.write_bytes(next(iter(got.values())))
+    try:  # the framework log beside it (TensorFlow / ONNX Runtime messages)
+        stream, _ = api.get_archive(cid, inner_out[:-len(".json")] + ".log")
+        for data in _read_archive(stream).values():
+            out.with_suffix(".log").write_bytes(data)
+    except Exception:  # noqa: BLE001 - no log is no error
+        pass
+
+
 class RemoteLauncher(Launcher):
     """`edgebench bench` in `image` (the tag deploy set) on a device reached by `connection_factory()`."""
 
@@ -148,9 +165,37 @@ class RemoteLauncher(Launcher):
             if cid:
                 api.remove_container(cid, force=True)
 
+    def _sync_inputs(self, api: Any, request: BenchRequest):
+        """The artifacts (and data) synced into volumes on the device by content digest, the suite to put:
+        (binds, the request's paths inside the container, {archive path: bytes})."""
+        from edgebench.util import sha256_file
+
+        files = bench_files(Path(request.artifacts).resolve())
+        digest, listing = tree_digest(files)
+        binds = {self.sync_volume(api, "artifacts", files, digest, listing):
+                 {"bind": ARTIFACTS_MOUNT, "mode": "ro"}}
+        paths: Dict[str, Optional[str]] = {"artifacts": ARTIFACTS_MOUNT,
+                                           "out": f"{RESULTS_MOUNT}/{Path(request.out).name}"}
+        if request.data:
+            data = Path(request.data).resolve()
+            if data.is_dir():
+                dfiles = [(p.relative_to(data).as_posix(), p) for p in sorted(data.rglob("*")) if p.is_file()]
+                ddig, dlist = tree_digest(dfiles)
+                paths["data"] = DATA_MOUNT
+            else:
+                dsha = sha256_file(data)
+                ddig, dlist, dfiles = dsha, f"{dsha}  {data.name}\n", [(data.name, data)]
+                paths["data"] = f"{DATA_MOUNT}/{data.name}"
+            binds[self.sync_volume(api, "data", dfiles, ddig, dlist)] = {"bind": DATA_MOUNT, "mode": "ro"}
+        put: Dict[str, bytes] = {}
+        if request.suite:
+            suite = Path(request.suite)
+            put[f"{SUITE_DIR.strip('/')}/{suite.name}"] = suite.read_bytes()
+            paths["suite"] = f"{SUITE_DIR}/{suite.name}"
+        return binds, paths, put
+
     def launch_impl(self, request: BenchRequest) -> LaunchResult:
         from edgebench.docker.run import CREATED_BY_LABEL, gpu_host_config
-        from edgebench.util import sha256_file
 
         where = self.describe()
         t0 = time.monotonic()
@@ -162,29 +207,7 @@ class RemoteLauncher(Launcher):
                 info = api.inspect_image(self.image)
             except Exception as exc:
                 raise LaunchError(where, f"image {self.image} is not on the device: deploy it first ({exc})") from exc
-            artifacts = Path(request.artifacts).resolve()
-            files = bench_files(artifacts)
-            digest, listing = tree_digest(files)
-            binds = {self.sync_volume(api, "artifacts", files, digest, listing):
-                     {"bind": ARTIFACTS_MOUNT, "mode": "ro"}}
-            paths: Dict[str, Optional[str]] = {"artifacts": ARTIFACTS_MOUNT,
-                                               "out": f"{RESULTS_MOUNT}/{Path(request.out).name}"}
-            if request.data:
-                data = Path(request.data).resolve()
-                if data.is_dir():
-                    dfiles = [(p.relative_to(data).as_posix(), p) for p in sorted(data.rglob("*")) if p.is_file()]
-                    ddig, dlist = tree_digest(dfiles)
-                    paths["data"] = DATA_MOUNT
-                else:
-                    dsha = sha256_file(data)
-                    ddig, dlist, dfiles = dsha, f"{dsha}  {data.name}\n", [(data.name, data)]
-                    paths["data"] = f"{DATA_MOUNT}/{data.name}"
-                binds[self.sync_volume(api, "data", dfiles, ddig, dlist)] = {"bind": DATA_MOUNT, "mode": "ro"}
-            put: Dict[str, bytes] = {}
-            if request.suite:
-                suite = Path(request.suite)
-                put[f"{SUITE_DIR.strip('/')}/{suite.name}"] = suite.read_bytes()
-                paths["suite"] = f"{SUITE_DIR}/{suite.name}"
+            binds, paths, put = self._sync_inputs(api, request)
             t = self._tick("artifact sync", t)
             inner = request.with_paths(**paths)
             env = image_environment(self.image, info, self.target.name)
@@ -208,19 +231,7 @@ class RemoteLauncher(Launcher):
                 code = int(api.wait(cid).get("StatusCode", -1))
                 t = self._tick("run", t)
                 out = Path(request.out).resolve()
-                try:
-                    stream, _ = api.get_archive(cid, inner.out)
-                    got = _read_archive(stream)
-                except Exception as exc:
-                    tail = api.logs(cid, stdout=True, stderr=True, tail=40).decode("utf-8", "replace")
-                    raise LaunchError(where, f"the container exited {code} and left no {inner.out} ({exc})\n{tail}") from exc
-                out.write_bytes(next(iter(got.values())))
-                try:  # the framework log beside it (TensorFlow / ONNX Runtime messages), when the run wrote one
-                    stream, _ = api.get_archive(cid, inner.out[:-len(".json")] + ".log")
-                    for data in _read_archive(stream).values():
-                        out.with_suffix(".log").write_bytes(data)
-                except Exception:  # noqa: BLE001 - no log is no error
-                    pass
+                _results_back(api, cid, inner.out, out, code, where)
                 self._tick("results back", t)
             finally:
                 api.remove_container(cid, force=True)

@@ -26,6 +26,8 @@ class Runtime:
     #: artifact format this backend reads (a manifest "format": keras, savedmodel, onnx, tflite)
     artifact_format = "keras"
     precisions: Tuple[str, ...] = ("fp32",)
+    #: takes an `engine_cache` option (the harness passes the run's writable cache folder)
+    uses_engine_cache = False
     #: "cpu" backends honour `threads`; "gpu" backends ignore it
     device = "cpu"
 

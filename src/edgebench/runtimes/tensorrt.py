@@ -28,6 +28,7 @@ from edgebench.runtimes.base import Runtime
 
 class TensorRT(Runtime):
     name = "tensorrt"
+    uses_engine_cache = True
     artifact_format = "onnx"
     precisions = ("fp32", "fp16", "int8")
     device = "gpu"
