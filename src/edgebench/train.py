@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -203,6 +203,34 @@ def _ticker(epochs: int, steps: int, n_train: int, interval: float = PROGRESS_IN
     return Ticker()
 
 
+def _seed(seed: Optional[int]) -> None:
+    """What tf.keras.utils.set_random_seed does, minus Keras 2.12's seed generator, whose randint(1, 1e9)
+    (a float bound) warned "non-integer arguments to randrange()" once per layer (376 in the tests)."""
+    if seed is None:
+        return
+    import random
+
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+def _resumed_state(cfg: TrainConfig, out: Path, state_file: Path, ckpt: Any, manager: Any) -> Dict:
+    """The training state: fresh, or the one in `out` (its checkpoint restored) when it was the same recipe."""
+    state = {"config": asdict(cfg), "completed_epochs": 0, "history": [], "epoch_seconds": []}
+    if state_file.exists() and manager.latest_checkpoint:
+        prev = json.loads(state_file.read_text())
+        if prev.get("config") != asdict(cfg):
+            raise ValueError(f"{out}: holds a run with another configuration; use a new --out folder "
+                             f"(theirs: {prev.get('config')}, yours: {asdict(cfg)})")
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        state = prev
+        print(f"resuming {out} after epoch {state['completed_epochs']}/{cfg.epochs}", file=sys.stderr)
+    return state
+
+
 def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, progress: bool = True) -> Dict:
     """Train `cfg.model` into `out_dir` (model.keras + train.json), resuming from its checkpoints."""
     cfg.validate()
@@ -211,15 +239,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_file = out / TRAIN_STATE_FILE
-    if cfg.seed is not None:
-        # what tf.keras.utils.set_random_seed does, minus Keras 2.12's seed generator, whose randint(1, 1e9)
-        # (a float bound) warned "non-integer arguments to randrange()" once per layer (376 in the tests)
-        import random
-
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        tf.random.set_seed(cfg.seed)
-
+    _seed(cfg.seed)
     ds = data_mod.load_cifar10(data_source, progress=progress)
     x_train, y_train = data_mod.subset(ds.x_train, ds.y_train, cfg.train_limit, seed=cfg.seed or 0)
     x_test, y_test = data_mod.subset(ds.x_test, ds.y_test, cfg.test_limit, seed=(cfg.seed or 0) + 1)
@@ -230,15 +250,7 @@ def train(cfg: TrainConfig, out_dir: str, data_source: Optional[str] = None, pro
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(ckpt, str(out / CHECKPOINTS_DIRNAME), max_to_keep=2)
 
-    state = {"config": asdict(cfg), "completed_epochs": 0, "history": [], "epoch_seconds": []}
-    if state_file.exists() and manager.latest_checkpoint:
-        prev = json.loads(state_file.read_text())
-        if prev.get("config") != asdict(cfg):
-            raise ValueError(f"{out}: holds a run with another configuration; use a new --out folder "
-                             f"(theirs: {prev.get('config')}, yours: {asdict(cfg)})")
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        state = prev
-        print(f"resuming {out} after epoch {state['completed_epochs']}/{cfg.epochs}", file=sys.stderr)
+    state = _resumed_state(cfg, out, state_file, ckpt, manager)
 
     val = _dataset(x_test, y_test, 256, False, False, None) if cfg.eval_each_epoch else None
 

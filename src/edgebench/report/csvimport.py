@@ -99,9 +99,9 @@ def import_csv(path, source: Optional[str] = None, note: Optional[str] = None, d
         raise results.ResultsError(p, f"cannot import ({type(exc).__name__}: {exc})") from None
 
 
-def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], device: Optional[str],
-               model: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    reader = csv.DictReader(text.splitlines())
+def _check_header(p: Path, reader: Any, text: str, source: Optional[str]) -> None:
+    """The header names known columns once each, with backend and scenario; a source is given; the file
+    is not cut."""
     if not reader.fieldnames:
         raise results.ResultsError(p, "empty CSV (a header row is required)")
     fields = [(f or "").strip().lower() for f in reader.fieldnames]
@@ -119,6 +119,47 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
         raise results.ResultsError(p, f"the last line ({len(text.splitlines())}) has no line end: the file looks "
                                       f"cut (a truncated copy?); refused rather than import a cut value. Add the "
                                       f"final newline if the file is complete")
+
+
+def _measured_fields(rec: Dict[str, str], p: Path, n: int, f: Any) -> Dict[str, Any]:
+    """A CSV line's measurements as results-row fields (test set, latency, throughput, accuracy, size,
+    telemetry, GFLOP/s)."""
+    fields_: Dict[str, Any] = {}
+    if any(rec.get(c) for c in ("avg_s", "max_s", "min_s")):
+        fields_["testset"] = {"avg_s": f("avg_s"), "max_s": f("max_s"), "min_s": f("min_s"),
+                              "repeats": _int(rec.get("repeats", ""), p, n, "repeats"),
+                              "images": _int(rec.get("images", ""), p, n, "images"), "seconds": None}
+    lat_cols = ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "std_ms")
+    if any(rec.get(c) for c in lat_cols):
+        lat = {"mean": f("mean_ms"), "median": f("p50_ms"), "p90": f("p90_ms"), "p95": f("p95_ms"),
+               "p99": f("p99_ms"), "min": f("min_ms"), "max": f("max_ms"), "std": f("std_ms"),
+               "n": None, "raw": None}
+        lat["cv"] = lat["std"] / lat["mean"] if lat["std"] is not None and lat["mean"] else None
+        fields_["latency_ms"] = lat
+    fields_["throughput_ips"] = f("throughput_ips")
+    top1 = f("top1")
+    if top1 is not None and top1 > 1.0:
+        raise results.ResultsError(p, f"line {n}: top1 {rec.get('top1')!r} is not a fraction 0..1; write a "
+                                      f"percent with its sign ({rec.get('top1')}%)")
+    if top1 is not None:
+        fields_["accuracy"] = {"top1": top1, "images": None,
+                               "reference_top1": None, "delta_top1": None, "max_abs_logit_diff": None,
+                               "top1_agreement": None}
+    size = f("size_mb")
+    if size is not None:
+        fields_["artifact"] = {"path": None, "size_bytes": int(size * 1e6), "sha256": None}
+    tel = {"cpu_percent_mean": f("cpu_percent"), "power_w_mean": f("power_w"),
+           "energy_j_per_image": f("energy_j_per_image"), "gpu_util_mean": f("gpu_util")}
+    if any(v is not None for v in tel.values()):
+        fields_["telemetry"] = tel
+    fields_["gflops_achieved"] = f("gflops")
+    return fields_
+
+
+def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], device: Optional[str],
+               model: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    reader = csv.DictReader(text.splitlines())
+    _check_header(p, reader, text, source)
     docs: Dict[str, Dict[str, Any]] = {}
     for n, raw in enumerate(reader, start=2):
         if None in raw:
@@ -139,35 +180,7 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
         if (rec.get("precision") or "fp32").lower() not in PRECISIONS:
             raise results.ResultsError(p, f"line {n}: precision must be one of {', '.join(PRECISIONS)}, "
                                           f"not {rec.get('precision')!r}")
-        fields_: Dict[str, Any] = {}
-        if any(rec.get(c) for c in ("avg_s", "max_s", "min_s")):
-            fields_["testset"] = {"avg_s": f("avg_s"), "max_s": f("max_s"), "min_s": f("min_s"),
-                                  "repeats": _int(rec.get("repeats", ""), p, n, "repeats"),
-                                  "images": _int(rec.get("images", ""), p, n, "images"), "seconds": None}
-        lat_cols = ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "std_ms")
-        if any(rec.get(c) for c in lat_cols):
-            lat = {"mean": f("mean_ms"), "median": f("p50_ms"), "p90": f("p90_ms"), "p95": f("p95_ms"),
-                   "p99": f("p99_ms"), "min": f("min_ms"), "max": f("max_ms"), "std": f("std_ms"),
-                   "n": None, "raw": None}
-            lat["cv"] = lat["std"] / lat["mean"] if lat["std"] is not None and lat["mean"] else None
-            fields_["latency_ms"] = lat
-        fields_["throughput_ips"] = f("throughput_ips")
-        top1 = f("top1")
-        if top1 is not None and top1 > 1.0:
-            raise results.ResultsError(p, f"line {n}: top1 {rec.get('top1')!r} is not a fraction 0..1; write a "
-                                          f"percent with its sign ({rec.get('top1')}%)")
-        if top1 is not None:
-            fields_["accuracy"] = {"top1": top1, "images": None,
-                                   "reference_top1": None, "delta_top1": None, "max_abs_logit_diff": None,
-                                   "top1_agreement": None}
-        size = f("size_mb")
-        if size is not None:
-            fields_["artifact"] = {"path": None, "size_bytes": int(size * 1e6), "sha256": None}
-        tel = {"cpu_percent_mean": f("cpu_percent"), "power_w_mean": f("power_w"),
-               "energy_j_per_image": f("energy_j_per_image"), "gpu_util_mean": f("gpu_util")}
-        if any(v is not None for v in tel.values()):
-            fields_["telemetry"] = tel
-        fields_["gflops_achieved"] = f("gflops")
+        fields_ = _measured_fields(rec, p, n, f)
         measured = [k for k in ("testset", "latency_ms") if k in fields_] + \
             [k for k in ("throughput_ips",) if fields_.get(k) is not None]
         if status == "ok" and not measured:
