@@ -76,7 +76,7 @@ def _opt(c, name, value):
     try:
         cfg = section(c.config.get("edgebench", {}) or {})
     except ConfigError as exc:
-        raise Exit(str(exc), code=2)
+        raise Exit(str(exc), code=2) from None
     return cfg.get(name, DEFAULTS.get(name))
 
 
@@ -95,7 +95,7 @@ def _in_container(job, c, run, data, target, image, args):
         raise Exit(f"{job} --target {target}: {exc}") from None
     except KeyboardInterrupt:
         raise Exit(f"{job}: interrupted; the run folder {_run_dir(c, run)} keeps what was saved "
-                   f"(run the same command again to resume)", code=130)
+                   f"(run the same command again to resume)", code=130) from None
     print(f"{job} in {target}: {res.seconds / 60:.1f} min -> {_run_dir(c, run)}; log {res.log_path}")
 
 
@@ -296,8 +296,8 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
         raise Exit(f"bench: {exc}") from None
     except KeyboardInterrupt as exc:
         if getattr(exc, "reported", False):  # the harness has said what it kept and how to resume
-            raise Exit(code=130)
-        raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130)
+            raise Exit(code=130) from None
+        raise Exit(f"bench: interrupted; completed rows are in {out} (run again with --resume)", code=130) from None
     # the harness's own summary ("wrote <results> ...; framework log: ...") has named the file: no second line
     if res.exit_code:
         raise Exit(f"bench: some rows failed (exit {res.exit_code}); their reasons are in {res.results}",
@@ -321,7 +321,7 @@ def report(c, results=None, out=None, title=None, reference=True):
         html, md = render_report(paths, str(ROOT / (out or _opt(c, "reports", None))), title=title,
                                  include_reference=reference)
     except ReportError as exc:
-        raise Exit(f"report: {exc}", code=2)
+        raise Exit(f"report: {exc}", code=2) from None
     print(f"report: {html}\n        {md}")
 
 
