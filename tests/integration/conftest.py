@@ -64,6 +64,22 @@ def exported(small_model_path, cifar_source, tmp_path_factory):
     return out, manifest
 
 
+@pytest.fixture(scope="session")
+def bench_artifacts(tmp_path_factory, trained_model_dir, cifar_source):
+    """The trained ResNet34 exported once per session (ONNX and TFLite FP32, parity on 128 test images), shared
+    by every integration test that benchmarks it (bench, docker, deploy fleet): read it, never write into it
+    (a test that tampers copies it first)."""
+    import shutil
+
+    from edgebench.export import export_all
+
+    out = tmp_path_factory.mktemp("bench-artifacts")
+    shutil.copy2(trained_model_dir / "model.keras", out / "model.keras")
+    export_all(out / "model.keras", formats=["onnx-fp32", "tflite-fp32"], data_source=cifar_source,
+               parity_images=128, log=None)
+    return out
+
+
 @pytest.fixture(scope="module")
 def rig():
     """The deploy rig (tests/plugins/deploy_rig.py): a registry and two fake devices, one per test module

@@ -32,14 +32,9 @@ def _suite(tmp_path, runs, name="t", **top):
 
 
 @pytest.fixture(scope="module")
-def artifacts(trained_model_dir, tmp_path_factory, cifar_source):
-    from edgebench.export import export_all
-
-    d = tmp_path_factory.mktemp("artifacts")
-    shutil.copy(trained_model_dir / "model.keras", d / "model.keras")
-    export_all(d / "model.keras", formats=["onnx-fp32", "tflite-fp32"], data_source=cifar_source, parity_images=128,
-               log=None)
-    return d
+def artifacts(bench_artifacts):
+    """The session's one export of the trained model (tests/integration/conftest.py)."""
+    return bench_artifacts
 
 
 def test_end_to_end_rows(artifacts, cifar_source, tmp_path):

@@ -50,13 +50,9 @@ def image(api):
 
 
 @pytest.fixture(scope="module")
-def artifacts(trained_model_dir, cifar_source, tmp_path_factory):
-    from edgebench.export import export_all
-
-    out = tmp_path_factory.mktemp("deploy-artifacts")
-    shutil.copy2(trained_model_dir / "model.keras", out / "model.keras")
-    export_all(out / "model.keras", formats=["onnx-fp32"], data_source=cifar_source, parity_images=64, log=None)
-    return out
+def artifacts(bench_artifacts):
+    """The session's one export of the trained model (tests/integration/conftest.py)."""
+    return bench_artifacts
 
 
 @pytest.fixture(scope="module")

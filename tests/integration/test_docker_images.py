@@ -260,16 +260,6 @@ runs:
 """
 
 
-@pytest.fixture(scope="session")
-def bench_artifacts(tmp_path_factory, trained_model_dir, cifar_source):
-    from edgebench.export import export_all
-
-    out = tmp_path_factory.mktemp("docker-artifacts")
-    shutil.copy2(trained_model_dir / "model.keras", out / "model.keras")
-    export_all(out / "model.keras", formats=["onnx-fp32"], data_source=cifar_source, parity_images=64, log=None)
-    return out
-
-
 def _ok_rows(doc):
     return {(r["backend"], r["scenario"], r["batch_size"]): r for r in doc["rows"] if r["status"] == "ok"}
 
