@@ -148,6 +148,16 @@ def _module_version_without_import(name: str) -> Optional[str]:
     return None
 
 
+def cuda_stack() -> Optional[Dict[str, object]]:
+    """The system's CUDA and cuDNN (JetPack's /usr/local/cuda/version.json, cudnn_version.h, else the libraries
+    themselves; edgebench.engines.versions), each with its source; None where neither is installed. Never a
+    Python binding's compile-time constant (cuda-python 11.8 says 11.8 on JetPack 5's CUDA 11.4)."""
+    from edgebench.engines.versions import system_versions
+
+    found = system_versions(with_tensorrt=False)  # TensorRT's version: package_versions(), read without import
+    return found if found.get("cuda") or found.get("cudnn") else None
+
+
 def container_info() -> Optional[Dict[str, object]]:
     inside = os.path.exists("/.dockerenv") or os.environ.get(IMAGE_ID_ENV) is not None
     if not inside:
@@ -172,6 +182,7 @@ def collect() -> Dict[str, object]:
         "cpu": cpu_info(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "gpus": gpu_info(),
+        "cuda": cuda_stack(),
         "jetson": jetson_info(),
         "container": container_info(),
         "versions": package_versions(),
