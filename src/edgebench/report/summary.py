@@ -180,4 +180,34 @@ def highlights(view: DocView) -> List[str]:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not applicable (untrained model)."
     else:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not measured."
-    return [text]
+    return [text] + cpu_fastest(view)
+
+
+def cpu_fastest(view: DocView) -> List[str]:
+    """The CPU summary: at each thread count, the fastest CPU backend in the test-set pass (else throughput) with
+    its speed-up and what it costs in top-1 against the reference, one sentence per thread count."""
+    for scenario in ("testset", "throughput"):
+        rated = [(r, rate(r)) for r in view.rows_of(scenario, ok_only=True) if r.get("compute") == "cpu"]
+        rated = [(r, rt) for r, rt in rated if rt and rt["unit"] == "img/s" and r.get("threads")]
+        if rated:
+            break
+    else:
+        return []
+    out = []
+    for threads in sorted({r["threads"] for r, _ in rated}):
+        r, rt = max(((r, rt) for r, rt in rated if r["threads"] == threads), key=lambda x: x[1]["value"])
+        v = view.row_view(r)
+        text = f"CPU, {threads} thread{'s' if threads > 1 else ''}: fastest {r['backend']} {r['precision']}, " \
+               f"{fmt(rt['value'])} img/s ({SCENARIO_SHORT[scenario]})"
+        if v["speedup"] is not None and not v["is_baseline"]:
+            text += f", {fmt_ratio(v['speedup'])} {view.baseline}"
+        if view.accuracy_na:
+            text += ", top-1 not applicable (untrained model)"
+        elif v["top1"] is None:
+            text += ", top-1 not measured"
+        else:
+            text += f", top-1 {v['top1'] * 100:.2f}%"
+            if v["delta_top1"] is not None:
+                text += f" (cost {fmt_pp(v['delta_top1'])})"
+        out.append(text + ".")
+    return out

@@ -24,6 +24,8 @@ from edgebench.runtimes.base import Runtime, RuntimeUnavailable
 MODES = ("latency", "throughput")
 #: suite precision -> INFERENCE_PRECISION_HINT value (int8: NNCF's IR; what stays in float runs at f32)
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
+#: suite precision -> the element type name INFERENCE_PRECISION_HINT reads back as
+TYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "float32"}
 #: suite precision -> the OPTIMIZATION_CAPABILITIES entry the CPU must list for it
 CAPABILITY = {"fp32": "FP32", "bf16": "BF16", "fp16": "FP16", "int8": "INT8"}
 #: properties read back from the compiled model into the row
@@ -126,7 +128,9 @@ class OpenVINO(Runtime):
         self.settings["effective"] = {k: _read(self.compiled, k) for k in READ_BACK}
         self.settings["capabilities"] = capabilities
         effective = str(self.settings["effective"].get("INFERENCE_PRECISION_HINT") or "")
-        if self.precision in ("bf16", "fp16") and INFERENCE_PRECISION[self.precision] not in effective:
+        # read back as the element type (`<Type: 'bfloat16'>`, `float16`) or its short name, by release
+        if self.precision in ("bf16", "fp16") and not any(
+                s in effective for s in (INFERENCE_PRECISION[self.precision], TYPE_NAMES[self.precision])):
             raise RuntimeUnavailable(f"{self.name}: asked for {self.precision}, OpenVINO compiled at {effective}")
         self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
         self._start()
