@@ -22,7 +22,7 @@ JETPACK_BY_L4T = {"R35.4.1": "5.1.2", "R35.3.1": "5.1.1", "R35.2.1": "5.1", "R35
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
              "amx_bf16", "asimd", "asimddp", "sve", "fphp", "asimdhp", "i8mm", "bf16")
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "onnxruntime", "onnxruntime-gpu", "onnx", "tf2onnx",
-            "tflite-runtime", "tensorrt", "numpy", "torch", "onnx2torch", "pynvml", "nvidia-ml-py")
+            "tflite-runtime", "tensorrt", "openvino", "nncf", "numpy", "torch", "onnx2torch", "pynvml", "nvidia-ml-py")
 
 
 def _run(cmd: List[str], timeout: float = 5.0) -> Optional[str]:
