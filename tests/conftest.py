@@ -45,12 +45,14 @@ def _arm64_reason():
         return "no enabled qemu-aarch64 binfmt handler: run .ci/arm64-setup.sh (or .ci/arm64-check)"
     base = os.environ.get("EDGEBENCH_ARM64_BASE", "edgebench-base/debian:bookworm-slim-arm64")
     if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
-        return f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64 and its second stage under qemu, 1-2 min)"
+        return (f"no arm64 base image {base}: run .ci/arm64-setup.sh (debootstrap --arch arm64 and its second "
+                f"stage under qemu, 1-2 min)")
     return _docker_reason()
 
 
 def _have_gpu():
-    return None if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0 \
+    listed = shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+    return None if listed \
         else "no NVIDIA GPU on this machine (nvidia-smi absent or failing)"
 
 

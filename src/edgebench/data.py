@@ -74,7 +74,8 @@ def detect_kind(path: Path) -> str:
             return "python-archive"
         if name.endswith(".zip"):
             return "image-zip"
-        raise DataError(path, "unknown file type (expected cifar-10-python.tar.gz or a .zip of train|test/<class>/ images)")
+        raise DataError(path, "unknown file type (expected cifar-10-python.tar.gz or a .zip of "
+                              "train|test/<class>/ images)")
     if any((path / n).exists() for n in ("data_batch_1", "test_batch")):  # missing batches get named later
         return "python-folder"
     if (path / "cifar-10-batches-py").is_dir():
@@ -235,7 +236,8 @@ def _read_python_folder(path: Path, progress: bool, splits=("train", "test")):
 def _class_index(names: Iterable[str], origin: Path, split: str) -> Dict[str, int]:
     names = sorted(set(names))
     if len(names) != len(CLASSES):
-        raise DataError(origin, f"{split}: found {len(names)} class folders ({', '.join(names) or 'none'}), expected 10")
+        found = ", ".join(names) or "none"
+        raise DataError(origin, f"{split}: found {len(names)} class folders ({found}), expected 10")
     if set(names) == set(CLASSES):
         return {c: i for i, c in enumerate(CLASSES)}
     return {c: i for i, c in enumerate(names)}  # unknown names: sorted order, like Keras' image_dataset_from_directory

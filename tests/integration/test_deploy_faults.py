@@ -138,7 +138,8 @@ def test_wrong_l4t_wrong_arch_and_full_disk_are_refused(rig, published, tmp_path
     assert outs["jp6"].status == "refused" and "runs R36.3.0" in outs["jp6"].reason
     assert "architecture" in outs["x86asjetson"].reason and "L4T" not in outs["x86asjetson"].reason
     # (jetson-jp512 has no published image in this lock either: the preflight's reasons come first)
-    assert outs["full"].status == "refused" and outs["full"].reason.startswith("disk:") and "GB free" in outs["full"].reason
+    full = outs["full"]
+    assert full.status == "refused" and full.reason.startswith("disk:") and "GB free" in full.reason
     assert outs["dev2"].status == "ok"
 
 

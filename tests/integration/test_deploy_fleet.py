@@ -100,8 +100,8 @@ def benched(fleet_setup, artifacts, cifar_source):
 
     work = fleet_setup["work"]
     (work / "suite.yaml").write_text(SUITE)
-    req = BenchRequest(artifacts=str(artifacts), out=str(work / "results" / "fleet.json"), suite=str(work / "suite.yaml"),
-                       data=cifar_source, test_limit=300, reference="onnxruntime")
+    req = BenchRequest(artifacts=str(artifacts), out=str(work / "results" / "fleet.json"),
+                       suite=str(work / "suite.yaml"), data=cifar_source, test_limit=300, reference="onnxruntime")
     outs = fleet.bench(fleet_setup["inv"], req, results_dir=work / "results", lock=fleet_setup["lock"], echo=None)
     return outs
 

@@ -281,7 +281,8 @@ def _layout_checks(browser):
     assert overflow["page"] <= WIDTH, f"the page scrolls sideways ({overflow['page']} px)"
     marks = browser.evaluate("""Array.from(document.querySelectorAll('svg.chart [data-backend]')).map(e =>
         [e.getAttribute('data-backend'), e.getAttribute('data-color'),
-         e.getAttribute('fill') === 'none' ? e.getAttribute('stroke') : (e.getAttribute('fill') || e.getAttribute('stroke')),
+         e.getAttribute('fill') === 'none' ? e.getAttribute('stroke')
+                                           : (e.getAttribute('fill') || e.getAttribute('stroke')),
          e.closest('svg.chart').dataset.chart])""")
     colours, kinds = {}, {}
     for backend, colour, painted, kind in marks:

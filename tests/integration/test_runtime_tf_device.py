@@ -71,7 +71,8 @@ def test_gpu_row_without_gpu_is_a_skip_with_the_reason(tiny_models):
         from edgebench import runtimes
         from edgebench.runtimes.base import RuntimeUnavailable
         got = {{}}
-        for backend, artifact, opts in [("keras", "model.keras", {{"device": "gpu"}}), ("keras-gpu", "model.keras", {{}}),
+        for backend, artifact, opts in [("keras", "model.keras", {{"device": "gpu"}}),
+                                        ("keras-gpu", "model.keras", {{}}),
                                         ("savedmodel", "saved_model", {{"device": "gpu"}})]:
             rt = runtimes.open(backend, {str(tiny_models)!r} + "/" + artifact, **opts)
             try:

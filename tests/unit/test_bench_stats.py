@@ -68,7 +68,8 @@ def test_warm_up_by_runs_and_time():
     assert n == 7
 
 
-@pytest.mark.parametrize("kwargs", [dict(min_iterations=0), dict(min_seconds=-1), dict(min_iterations=5, max_iterations=2)])
+@pytest.mark.parametrize("kwargs", [dict(min_iterations=0), dict(min_seconds=-1),
+                                    dict(min_iterations=5, max_iterations=2)])
 def test_stop_rule_validation(kwargs):
     with pytest.raises(ValueError):
         StopRule(**kwargs).validate()

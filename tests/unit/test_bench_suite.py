@@ -30,7 +30,8 @@ BASE = {"scenarios": {"latency": {"batch_size": 1}}, "runs": [{"backend": "onnxr
     (dict(BASE, runs=[{"backend": "nope"}]), "runs[0].backend: unknown backend 'nope'"),
     (dict(BASE, runs=[{"backend": "onnxruntime", "scenarios": ["testset"]}]), "not configured"),
     (dict(BASE, scenarios={"warp": {}}), "scenarios.warp: unknown key"),
-    (dict(BASE, scenarios={"latency": {"min_iterations": 0}}), "scenarios.latency.min_iterations: must be an integer in [1, 10000000]"),
+    (dict(BASE, scenarios={"latency": {"min_iterations": 0}}),
+     "scenarios.latency.min_iterations: must be an integer in [1, 10000000]"),
     (dict(BASE, threads="many"), "threads: must be"),
     (dict(BASE, runs=[]), "runs: must be a non-empty list"),
 ])

@@ -107,7 +107,8 @@ def test_layer_check_finds_ca_even_when_deleted_later():
     clean = FakeApi([_layer(["usr/bin/x", "etc/ssl/certs/ca-certificates.crt"])])
     publish.check_clean(clean, "img")
     with pytest.raises(publish.PublishError, match="COPY"):
-        publish.check_clean(FakeApi([], ["/bin/sh -c #(nop) COPY file:1 in /etc/edgebench/extra-ca.crt"]), "i", deep=False)
+        history = ["/bin/sh -c #(nop) COPY file:1 in /etc/edgebench/extra-ca.crt"]
+        publish.check_clean(FakeApi([], history), "i", deep=False)
 
 
 def test_lock_round_trip(tmp_path):
@@ -158,7 +159,8 @@ def test_host_key_messages_say_how_to_accept():
     key = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else None
     from edgebench.deploy.ssh import explain
 
-    unknown = explain(BOX, "/k/known_hosts", paramiko.SSHException("Server '[127.0.0.1]:2202' not found in known_hosts"))
+    missing = paramiko.SSHException("Server '[127.0.0.1]:2202' not found in known_hosts")
+    unknown = explain(BOX, "/k/known_hosts", missing)
     assert isinstance(unknown, HostKeyError) and "ssh-keyscan -p 2202 127.0.0.1 >> /k/known_hosts" in str(unknown)
     if key is None:
         key = paramiko.RSAKey.generate(1024)
@@ -187,7 +189,8 @@ def test_reproduce_rebuilds_the_suite_to_its_recorded_digest(tmp_path):
     raw = {"name": "s", "threads": [2], "runs": [{"backend": "onnxruntime", "precisions": ["fp32"]}]}
     for original in (raw, dict(raw, test_images=300)):  # without and with the suite's own test_images
         doc = {**RESULTS_HEADER, "device": "box", "environment": {"container": {"image_id": ID1}},
-               "request": {"artifacts": {"m": "0" * 64}, "suite": {"sha256": suite_digest(original)}, "test_images": 300},
+               "request": {"artifacts": {"m": "0" * 64}, "suite": {"sha256": suite_digest(original)},
+                           "test_images": 300},
                "suite": dict(original, resolved_threads=[2], test_images=300, data={"source": "x"})}
         res = tmp_path / "r.json"
         res.write_text(json.dumps(doc))

@@ -37,5 +37,8 @@ def test_fold_through_noop_reshape_keeps_outputs():
     assert n == 1
     assert [node.op_type for node in folded.graph.node] == ["Conv", "Relu"]
     x = np.random.RandomState(1).randn(5, 4, 1, 1).astype(np.float32)
-    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    def run(m):
+        return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
     np.testing.assert_allclose(run(folded), run(model), rtol=1e-5, atol=1e-5)

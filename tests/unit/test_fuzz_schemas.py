@@ -281,7 +281,8 @@ def csv_case(draw):
     text = _csv_text(rows)
     if how in ("cut", "splice"):
         i = draw(st.integers(0, len(text)))
-        text = text[:i] if how == "cut" else text[:i] + draw(st.sampled_from(["\"", ",", "\n", "\x00", "\r"])) + text[i:]
+        junk = draw(st.sampled_from(["\"", ",", "\n", "\x00", "\r"]))
+        text = text[:i] if how == "cut" else text[:i] + junk + text[i:]
     return how, (r, c), rows, text
 
 

@@ -178,7 +178,7 @@ def test_comparison_across_runs_of_one_device():
     assert cmp["kind"] == "same device, same model" and cmp["comparable"]
     assert cmp["lines"] and cmp["unmatched"] == 0
     assert cmp["geomean"] == pytest.approx(1.25, rel=0.03)
-    assert all(l["differs"] and l["verdict"].endswith("faster") for l in cmp["lines"])
+    assert all(ln["differs"] and ln["verdict"].endswith("faster") for ln in cmp["lines"])
 
 
 def test_comparison_across_devices_and_pairs():
@@ -187,7 +187,7 @@ def test_comparison_across_devices_and_pairs():
     ref = DocView(results.load(REFERENCE_PATH), str(REFERENCE_PATH))
     cmp = compare(x86, arm)
     assert cmp["kind"] == "across devices, same model"
-    assert {l["config"] for l in cmp["lines"] if l["scenario"] == "testset"} >= {"keras · fp32 · 1 thr"}
+    assert {ln["config"] for ln in cmp["lines"] if ln["scenario"] == "testset"} >= {"keras · fp32 · 1 thr"}
     assert cmp["unmatched"] > 0  # 3 and 6 threads have no x86 counterpart
     pairs = comparison_pairs([x86, arm, ref], ref, with_imported=True)
     assert [(a.device, b.device) for a, b in pairs] == [("x86", "arm"), (ref.device, "x86"), (ref.device, "arm")]
@@ -229,7 +229,8 @@ def test_reference_matches_the_study_readme_where_present():
     readme = ROOT.parent / "shared" / "data" / "seed-study" / "README.md"
     if not readme.is_file():
         pytest.skip(f"{readme} not here (only in the development checkout)")
-    rows = re.findall(r"^\| (CPU only|GPU) \| ([^|]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", readme.read_text(), re.M)
+    pattern = r"^\| (CPU only|GPU) \| ([^|]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$"
+    rows = re.findall(pattern, readme.read_text(), re.M)
     assert len(rows) == 7
     table = [("keras" if d == "CPU only" else "keras-gpu", None if "default" in t else int(t), float(a), float(mx),
               float(mn)) for d, t, a, mx, mn in rows]
@@ -329,8 +330,8 @@ def test_a_file_that_cannot_be_rendered_is_named_and_skipped(tmp_path, monkeypat
         return real(self)
 
     monkeypatch.setattr(DocView, "problems", problems)
-    ctx = build_context([write(tmp_path / "bad.json", make_doc("bad")), write(tmp_path / "good.json", make_doc("good"))],
-                        include_reference=False)
+    files = [write(tmp_path / "bad.json", make_doc("bad")), write(tmp_path / "good.json", make_doc("good"))]
+    ctx = build_context(files, include_reference=False)
     assert [s["view"].device for s in ctx["sections"]] == ["good"]
     [s] = ctx["skipped"]
     assert s["path"].endswith("bad.json") and "cannot be rendered" in s["reason"] and "boom" in s["reason"]
@@ -348,7 +349,7 @@ def test_no_reference_and_labels_of_same_device(tmp_path):
     b = write(tmp_path / "b.json", make_doc("dev", created="2026-11-26T17:30:00Z"))
     ctx = build_context([a, b], include_reference=False)
     labels = [s["view"].label for s in ctx["sections"]]
-    assert len(set(labels)) == 2 and not any("seed" in l for l in labels)
+    assert len(set(labels)) == 2 and not any("seed" in ln for ln in labels)
     assert len({s["view"].anchor for s in ctx["sections"]}) == 2
 
 

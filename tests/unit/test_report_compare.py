@@ -59,7 +59,7 @@ def test_rows_of_different_artifacts_are_not_compared():
     for r in _rows(b, backend="onnxruntime", precision="int8"):
         r["artifact"] = dict(r["artifact"], sha256="another-int8")
     cmp = compare(DocView(make_doc("dev", seed=1)), DocView(b))
-    assert not any(l["config"].startswith("onnxruntime · int8") for l in cmp["lines"])
+    assert not any(ln["config"].startswith("onnxruntime · int8") for ln in cmp["lines"])
     assert any(d.kind == "artifact" for d in cmp["differences"])
 
 
@@ -70,7 +70,7 @@ def test_seed_study_against_the_kit_model_is_cross_model_per_flop(tmp_path):
     local_doc["model"].update(name="resnet34", flops_per_image=149530624, macs_per_image=74765312)
     cmp = compare(ref, DocView(local_doc))
     assert cmp["per_flop"] and "cross-model" in cmp["kind"]
-    [line] = [l for l in cmp["lines"] if l["scenario"] == "testset"]
+    [line] = [ln for ln in cmp["lines"] if ln["scenario"] == "testset"]
     assert line["unit"] == "GFLOP/s" and "GFLOP/s" in line["b_text"] and "faster" not in line["verdict"]
     ts = _rows(local_doc, backend="keras", precision="fp32", threads=1, scenario="testset")[0]["testset"]
     per_image = (10000 / ts["avg_s"]) / (10000 / 1111.3610269228618)
@@ -101,13 +101,13 @@ def test_a_large_ratio_is_not_within_noise_because_of_a_high_cv():
     """27x with an 11% CV was called 'within noise' by the CV rule: the bootstrap says it differs."""
     a = make_doc("dev", 1.0, seed=1, spread=0.11)
     b = make_doc("dev", 27.0, seed=2, spread=0.11)
-    lat = [l for l in compare(DocView(a), DocView(b))["lines"] if l["scenario"] == "latency"]
-    assert lat and all(l["differs"] and l["ratio"] > 20 and "excludes 1×" in l["why"] for l in lat)
+    lat = [ln for ln in compare(DocView(a), DocView(b))["lines"] if ln["scenario"] == "latency"]
+    assert lat and all(ln["differs"] and ln["ratio"] > 20 and "excludes 1×" in ln["why"] for ln in lat)
 
 
 def test_same_samples_are_within_noise():
     cmp = compare(DocView(make_doc("dev", seed=1)), DocView(make_doc("dev", seed=1)))
-    assert cmp["lines"] and all(l["noise"] and l["verdict"] == "within noise" for l in cmp["lines"])
+    assert cmp["lines"] and all(ln["noise"] and ln["verdict"] == "within noise" for ln in cmp["lines"])
 
 
 def test_without_raw_samples_nothing_is_decided():
@@ -146,11 +146,12 @@ def test_floors_are_never_compared_across_machines(tmp_path):
     b["environment"]["cpu"]["model"] = "ARM Cortex-A78AE"
     for doc, peak in ((a, 134.4), (b, 20.0)):
         for r in doc["rows"]:
-            r["floor"] = {"peak_gflops": peak, "source": "estimate", "floor_ms_per_image": 1.0, "fraction_of_floor": 0.1}
+            r["floor"] = {"peak_gflops": peak, "source": "estimate", "floor_ms_per_image": 1.0,
+                          "fraction_of_floor": 0.1}
     cmp = compare(DocView(a), DocView(b))
     [m] = [d for d in cmp["differences"] if d.kind == "machine"]
     assert "floors are per machine and not compared" in m.detail
-    assert not any("floor" in str(l["a_text"]) + str(l["b_text"]) for l in cmp["lines"])
+    assert not any("floor" in str(ln["a_text"]) + str(ln["b_text"]) for ln in cmp["lines"])
     assert not any(d.kind == "floor" for d in compare_documents(a, b))
 
 

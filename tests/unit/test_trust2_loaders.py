@@ -142,7 +142,8 @@ def test_csv_negative_precision_is_refused(tmp_path, cell, words):
 
 def test_csv_throughput_1e308_is_refused(tmp_path):
     _, run = _import(tmp_path, "backend,scenario,throughput_ips\nkeras,throughput,1e308\n")
-    with pytest.raises(results.ResultsError, match=r"line 2: column 'throughput_ips' must be a number in \[0, 1e\+09\]"):
+    expected = r"line 2: column 'throughput_ips' must be a number in \[0, 1e\+09\]"
+    with pytest.raises(results.ResultsError, match=expected):
         run()
 
 
@@ -160,7 +161,8 @@ LOCK_ENTRY = {"target": "x86-cpu", "repo": "127.0.0.1:5000/edgebench", "digest":
     ("entry that is a string", {"schema": 1, "images": {"x86-cpu": "127.0.0.1:5000/edgebench@sha256:aa"}},
      "images.x86-cpu: must be a mapping"),
     ("entry under another target", {"schema": 1, "images": {"jetson-jp512": LOCK_ENTRY}}, "is filed under"),
-    ("size out of range", {"schema": 1, "images": {"x86-cpu": dict(LOCK_ENTRY, size=-1)}}, "size: must be an integer in"),
+    ("size out of range", {"schema": 1, "images": {"x86-cpu": dict(LOCK_ENTRY, size=-1)}},
+     "size: must be an integer in"),
 ])
 def test_lock_file_shapes_are_refused(tmp_path, case, doc, words):
     from edgebench.deploy.publish import PublishError, read_lock
@@ -504,8 +506,9 @@ def test_sigterm_during_reference_step_says_what_happened(tmp_path):
     assert harness._before_rows("x", tmp_path / "r.json", lines.append, lambda: 7) == 7
 
 
-@pytest.mark.parametrize("needed, words", [(3_000, "needed about 3000 bytes"), (50_000, "needed about 49 kB"), (2_500_000, "needed about 2.4 MB"),
-                                           (650 * 2**20, "needed about 650.0 MB"), (None, "disk full: could not")])
+@pytest.mark.parametrize("needed, words", [(3_000, "needed about 3000 bytes"), (50_000, "needed about 49 kB"),
+                                           (2_500_000, "needed about 2.4 MB"), (650 * 2**20, "needed about 650.0 MB"),
+                                           (None, "disk full: could not")])
 def test_disk_full_message_shows_the_real_size(tmp_path, needed, words):
     import errno
 

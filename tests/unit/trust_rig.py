@@ -30,7 +30,8 @@ def make_cifar(root: Path, test_images: int = 48) -> Path:
     rng = np.random.RandomState(0)
     for i in range(1, 6):
         (root / f"data_batch_{i}").write_bytes(pickle.dumps(
-            {b"data": rng.randint(0, 256, (4, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.randint(0, 10, 4)]}))
+            {b"data": rng.randint(0, 256, (4, 3072), dtype=np.uint8),
+             b"labels": [int(v) for v in rng.randint(0, 10, 4)]}))
     (root / "test_batch").write_bytes(pickle.dumps(
         {b"data": rng.randint(0, 256, (test_images, 3072), dtype=np.uint8),
          b"labels": [int(v) for v in rng.randint(0, 10, test_images)]}))

@@ -98,7 +98,8 @@ class Provenance:
         """sha256 of `path`, checked against the manifest; BenchError naming both hashes on a mismatch."""
         actual = actual or sha256_path(path)
         expected = self._expected(fmt, precision, Path(path))
-        result = {"sha256": actual, "manifest_sha256": expected, "verified": expected is not None and expected == actual}
+        verified = expected is not None and expected == actual
+        result = {"sha256": actual, "manifest_sha256": expected, "verified": verified}
         if result["verified"]:
             return result
         if expected is None:

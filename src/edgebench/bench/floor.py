@@ -3,8 +3,8 @@
 CPU peaks are measured (bench.calibrate: a short GEMM per precision and thread count on this machine,
 cached per machine fingerprint); where no measurement exists for a precision and thread count, an estimate
 from the ISA and clock is used and labelled `"method": "estimate"`. GPU peaks come from published
-specifications in reference/gpu-peaks.json (`"method": "datasheet"`). Every figure says where it came from, so a reader can judge it;
-floors are never compared across machines.
+specifications in reference/gpu-peaks.json (`"method": "datasheet"`). Every figure says where it came from, so
+a reader can judge it; floors are never compared across machines.
 """
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def cpu_peak_gflops(cpu: Dict[str, Any], threads: int, precision: str) -> Option
     elif precision == "fp16" and ({"asimdhp", "fphp"} & isa):
         factor = 2
     gflops = threads * (mhz / 1000.0) * per_cycle * factor
-    return {"peak_gflops": gflops, "method": "estimate", "source": f"estimate: {threads} cores x {mhz:.0f} MHz x {per_cycle * factor} "
-                                             f"FLOP/cycle ({isa_name}{', int8 dot product' if factor == 4 else ''})"}
+    source = (f"estimate: {threads} cores x {mhz:.0f} MHz x {per_cycle * factor} "
+              f"FLOP/cycle ({isa_name}{', int8 dot product' if factor == 4 else ''})")
+    return {"peak_gflops": gflops, "method": "estimate", "source": source}
 
 
 def gpu_peak(gpus, precision: str, jetson: Optional[Dict[str, Any]] = None):
@@ -52,8 +53,9 @@ def gpu_peak(gpus, precision: str, jetson: Optional[Dict[str, Any]] = None):
         card = card_peaks(name)
         if card:
             tflops = card["tflops"]
-            return {"peak_gflops": tflops.get(precision, tflops["fp32"]) * 1000.0, "bandwidth_gbs": card["bandwidth_gbs"],
-                    "method": "datasheet", "source": f"{card['card']}: {card['source']}"}
+            return {"peak_gflops": tflops.get(precision, tflops["fp32"]) * 1000.0,
+                    "bandwidth_gbs": card["bandwidth_gbs"], "method": "datasheet",
+                    "source": f"{card['card']}: {card['source']}"}
     return None
 
 

@@ -69,7 +69,8 @@ def merge(old: Dict[str, Any], new: Dict[str, Any], round_no: int) -> Dict[str, 
         merged["latency_ms"] = stats.summarize(raw)
         merged["throughput_ips"] = stats.images_per_second(old["batch_size"], raw)
     medians = [r["median_ms"] for r in per_round if r.get("median_ms")]
-    warnings = [w for w in (old.get("warnings") or []) + (new.get("warnings") or []) if not w.startswith("rounds differ")]
+    both = (old.get("warnings") or []) + (new.get("warnings") or [])
+    warnings = [w for w in both if not w.startswith("rounds differ")]
     if len(medians) > 1 and max(medians) > (1 + ROUND_DRIFT) * min(medians):
         warnings.append(f"rounds differ by {max(medians) / min(medians) - 1:.0%} (medians "
                         f"{', '.join(f'{m:.2f}' for m in medians)} ms): the machine drifted during the sweep")

@@ -62,9 +62,9 @@ class _Timed(Scenario):
         rule = rule_from(cfg)
         for b in self.batches(cfg):
             xb = np.ascontiguousarray(np.resize(ctx.x, (b,) + ctx.x.shape[1:]))
-            warm_up(lambda: ctx.rt.infer(xb), rule)
+            warm_up(lambda xb=xb: ctx.rt.infer(xb), rule)
             t_wall = time.perf_counter()
-            lat, tel = ctx.sampled(lambda: measure(lambda: ctx.rt.infer(xb), rule), b, ctx.on_gpu)
+            lat, tel = ctx.sampled(lambda xb=xb: measure(lambda: ctx.rt.infer(xb), rule), b, ctx.on_gpu)
             t_wall = time.perf_counter() - t_wall
             tel["energy_j_per_image"] = (tel["power_w_mean"] * sum(lat) / 1000.0 / (b * len(lat))
                                          if tel.get("power_w_mean") else None)

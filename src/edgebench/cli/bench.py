@@ -8,10 +8,12 @@ from edgebench.contracts.request import BenchRequest, options
 from edgebench.contracts.vocabulary import EXIT_COULD_NOT_RUN, EXIT_OK, EXIT_ROWS_FAILED, NUM_CLASSES
 from edgebench.errors import USER_ERRORS
 
-EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  {EXIT_ROWS_FAILED}  the results file "
-              f"was written but some rows failed (their reasons are in the file)\n  {EXIT_COULD_NOT_RUN}  nothing "
+EXIT_CODES = (f"exit status:\n  {EXIT_OK}  every row ok or skipped with a reason\n  "
+              f"{EXIT_ROWS_FAILED}  the results file was written but some rows failed (their reasons are in "
+              f"the file)\n  {EXIT_COULD_NOT_RUN}  nothing "
               f"could be measured: a bad request or suite, missing artifacts or data, a refusal (artifact sha256 "
-              f"not the manifest's, --out exists, a model whose output width is not the {NUM_CLASSES} classes, an unwritable or full disk)\n"
+              f"not the manifest's, --out exists, a model whose output width is not the {NUM_CLASSES} classes, "
+              f"an unwritable or full disk)\n"
               f"  130 interrupted by Ctrl-C or SIGTERM (completed rows kept, --resume continues)")
 
 

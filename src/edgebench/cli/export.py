@@ -19,7 +19,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "export", help="export model.keras to SavedModel, ONNX, TFLite (+INT8), TensorRT; check each against Keras",
         description="Write every format the targets need next to the model (or in --out), run each artifact on "
                     "the same test images as Keras and record size, sha256, tool versions and parity in "
-                    "manifest.json. Exits 1 when any artifact failed export or parity (after exporting the rest); a model that is "
+                    "manifest.json. Exits 1 when any artifact failed export or parity (after exporting the "
+                    "rest); a model that is "
                     "not a 32x32x3 -> 10-class classifier fails every artifact. Exits 2, before exporting anything, "
                     "when --data cannot be read (parity and INT8 calibration need it).")
     p.add_argument("model", help="model.keras from `edgebench train`")

@@ -9,7 +9,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        description="Train a registered model on CIFAR-10. Checkpoints every epoch; "
                                    "running the same command again resumes an interrupted run.")
     p.add_argument("--data", help="CIFAR-10 source: cifar-10-python.tar.gz, cifar-10-batches-py/, or a "
-                                  "train|test/<class>/ image folder or .zip (default: $EDGEBENCH_DATA, else Keras' download)")
+                                  "train|test/<class>/ image folder or .zip (default: $EDGEBENCH_DATA, else "
+                                  "Keras' download)")
     p.add_argument("--model", default="resnet34", help="registered model name (see `edgebench models`)")
     p.add_argument("--out", required=True, help="run folder: model.keras, train.json, checkpoints/")
     p.add_argument("--epochs", type=int, default=10)

@@ -253,7 +253,8 @@ def build_image(target: Union[str, Target], *, base_image: Optional[str] = None,
     started = time.monotonic()
     with open(logfile, "w", encoding="utf-8") as log:
         log.write(f"# target: {t.name}\n# tag: {tag}\n# base image: {base}\n# platform: {platform or '(daemon)'}\n"
-                  f"# ca bundle: {ca.describe() if ca else '-'}\n# no cache: {no_cache}\n# context: {', '.join(names[:6])}"
+                  f"# ca bundle: {ca.describe() if ca else '-'}\n# no cache: {no_cache}\n"
+                  f"# context: {', '.join(names[:6])}"
                   f"{' ...' if len(names) > 6 else ''} ({len(names)} files)\n"
                   f"# labels: {json.dumps(labels, indent=None)}\n\n")
         ensure_base_image(api, base, platform=platform, target=t.name, log=log)

@@ -4,7 +4,8 @@ Used by both sides, with no import between them: `edgebench.export.tensorrt` (en
 recorded in the manifest) and `edgebench.runtimes.tensorrt` (an engine for the ONNX it is given, built on first
 use in the engine cache). Engines are specific to the GPU, TensorRT and CUDA, so the cache key holds all of them:
 the ONNX sha256, TensorRT version, GPU name, compute capability, SM count, the system's CUDA (version.json or
-libcudart, never cuda-python's own constant: edgebench.engines.versions) and cuDNN, the driver's CUDA, the board's model (every Orin module reports the GPU name "Orin"), precision, batch profile and the options
+libcudart, never cuda-python's own constant: edgebench.engines.versions) and cuDNN, the driver's CUDA, the
+board's model (every Orin module reports the GPU name "Orin"), precision, batch profile and the options
 that change the build. A changed model, TensorRT, GPU or setting never picks up a stale engine.
 
 The cache lives in a writable place, never beside the ONNX (read-only in a container): an explicit folder,
@@ -447,7 +448,8 @@ def normalized_options(precision: str = "fp32", **options: Any) -> BuildOptions:
     return build_options(precision=precision, **options)
 
 
-__all__ = ["BuildOptions", "DeviceFacts", "EngineError", "CudaError", "EnginePlan", "ENGINE_DIR", "PRECISIONS", "INT8_SOURCES",
+__all__ = ["BuildOptions", "DeviceFacts", "EngineError", "CudaError", "EnginePlan", "ENGINE_DIR", "PRECISIONS",
+           "INT8_SOURCES",
            "build_options", "key_extra", "cache_key", "engine_filename", "engine_cache_dir", "writable_cache_dir",
            "cuda_runtime", "cuda_driver", "cuda_check", "cuda_call", "instantiate_graph", "init_cuda", "build_engine",
            "load_engine", "plan", "engine_for", "normalized_options", "board_model", "timing_cache_filename",

@@ -219,7 +219,8 @@ def crosscheck(engine_path, batch: int, duration_s: int = 10, use_cuda_graph: bo
             layers = parse_profile(prof) if prof is not None else None
         except ValueError as exc:
             raise TrtexecError(f"{' '.join(argv)}: {exc}\n{tail}") from None
-    out: Dict[str, object] = {"command": argv, "summary": summary, "images_per_second": images_per_second(summary, batch)}
+    out: Dict[str, object] = {"command": argv, "summary": summary,
+                              "images_per_second": images_per_second(summary, batch)}
     if layers is not None:
         out["profile"] = layers
     return out

@@ -105,7 +105,8 @@ def cuda_from_library(loader: Callable[[], Optional[ctypes.CDLL]]) -> Optional[D
         return None
     if err != 0 or value.value <= 0:
         return None
-    return {"cuda": from_packed(value.value), "source": f"cudaRuntimeGetVersion of {getattr(lib, '_name', 'libcudart')}"}
+    return {"cuda": from_packed(value.value),
+            "source": f"cudaRuntimeGetVersion of {getattr(lib, '_name', 'libcudart')}"}
 
 
 def cuda_version(root: Optional[Path] = None, loader: Optional[Callable[[], Optional[ctypes.CDLL]]] = None

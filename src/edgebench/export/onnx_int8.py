@@ -36,7 +36,7 @@ DEFAULTS: Dict[str, Any] = {
     "calib_batch": 32,
     "op_types": None,                 # None: onnxruntime's default set (Conv, MatMul, Add, ...)
     "fold_batchnorm": True,
-    "exclude": (),                    # more nodes to keep in float: substrings of ONNX node names           # fold the batch norms tf2onnx leaves behind 1x1 feature maps
+    "exclude": (),                    # more nodes to keep in float: substrings of ONNX node names
 }
 
 
@@ -156,7 +156,8 @@ def fold_batchnorm(model):
         if bn.op_type != "BatchNormalization" or bn.name in removed:
             continue
         conv = producer.get(bn.input[0])
-        if conv is None or conv.op_type != "Conv" or conv.name in removed or len(consumers.get(conv.output[0], [])) != 1:
+        if (conv is None or conv.op_type != "Conv" or conv.name in removed
+                or len(consumers.get(conv.output[0], [])) != 1):
             continue
         if conv.input[1] not in inits or any(n not in inits for n in bn.input[1:5]):
             continue

@@ -34,4 +34,5 @@ class SavedModelExporter(Exporter):
         model = ctx.keras_model()
         serve = serving_function(model)
         tf.saved_model.save(model, str(tmp_path), signatures={SIGNATURE_KEY: serve})
-        return [f"signature {SIGNATURE_KEY}: {INPUT_NAME} float32 [-1,{','.join(map(str, INPUT_SHAPE))}] -> {OUTPUT_NAME}"]
+        shape = ",".join(map(str, INPUT_SHAPE))
+        return [f"signature {SIGNATURE_KEY}: {INPUT_NAME} float32 [-1,{shape}] -> {OUTPUT_NAME}"]

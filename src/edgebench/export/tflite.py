@@ -52,8 +52,8 @@ class _TfliteExporter(Exporter):
         except ExportError:
             raise
         except Exception as exc:
-            raise ExportError(self.artifact_name(), f"TFLite converter failed: {type(exc).__name__}: "
-                                                    f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}") from exc
+            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+            raise ExportError(self.artifact_name(), f"TFLite converter failed: {type(exc).__name__}: {last}") from exc
         with open(tmp_path, "wb") as f:
             f.write(flatbuffer)
         return applied

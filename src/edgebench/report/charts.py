@@ -132,7 +132,8 @@ def latency_distribution(view: DocView) -> Optional[Chart]:
         if lo is not None and hi is not None:
             parts.append(f'<line x1="{sx(lo):.1f}" y1="{cy:.1f}" x2="{sx(hi):.1f}" y2="{cy:.1f}" stroke="{INK}"/>')
             for v in (lo, hi):
-                parts.append(f'<line x1="{sx(v):.1f}" y1="{cy - 5:.1f}" x2="{sx(v):.1f}" y2="{cy + 5:.1f}" stroke="{INK}"/>')
+                parts.append(f'<line x1="{sx(v):.1f}" y1="{cy - 5:.1f}" x2="{sx(v):.1f}" y2="{cy + 5:.1f}" '
+                             f'stroke="{INK}"/>')
         if st.get("p25") is not None and st.get("p75") is not None:
             x0, x1 = sx(st["p25"]), sx(st["p75"])
             parts.append(f'<rect x="{x0:.1f}" y="{cy - 9:.1f}" width="{max(x1 - x0, 1.5):.1f}" height="18" '
@@ -255,9 +256,9 @@ def comparison_bars(cmp: Dict[str, Any]) -> Optional[Chart]:
     if not lines:
         return None
     lane_h, width, top = 24, 780, 40
-    left = int(min(400, max(180, 16 + 6.3 * max(len(f"{l['scenario']}: {l['config']}") for l in lines))))
+    left = int(min(400, max(180, 16 + 6.3 * max(len(f"{ln['scenario']}: {ln['config']}") for ln in lines))))
     right, bottom = width - 70, top + lane_h * len(lines) + 4
-    ratios = [l["ratio"] for l in lines] + [v for l in lines for v in (l["lo"], l["hi"]) if v]
+    ratios = [ln["ratio"] for ln in lines] + [v for ln in lines for v in (ln["lo"], ln["hi"]) if v]
     sx = Scale(min(ratios + [1.0]), max(ratios + [1.0]), left, right, log=True)
     unit = "GFLOP/s ratio" if cmp["per_flop"] else "speed ratio"
     title = f"{cmp['b'].label} relative to {cmp['a'].label}"
@@ -267,16 +268,17 @@ def comparison_bars(cmp: Dict[str, Any]) -> Optional[Chart]:
            tick_format=lambda v: f"{fmt_tick(v)}×")
     x1 = sx(1.0)
     colors = {"faster": "#2e8b57", "slower": "#c0392b", "noise": "#9a9a9a", "untested": "#c8b27a", "neutral": "#4e79a7"}
-    for i, l in enumerate(lines):
+    for i, ln in enumerate(lines):
         cy = top + lane_h * i + lane_h / 2 + 2
-        x = sx(l["ratio"])
-        parts.append(text(left - 8, cy + 4, f"{l['scenario']}: {l['config']}", "end", 11, INK))
+        x = sx(ln["ratio"])
+        parts.append(text(left - 8, cy + 4, f"{ln['scenario']}: {ln['config']}", "end", 11, INK))
         parts.append(f'<rect x="{min(x, x1):.1f}" y="{cy - 7:.1f}" width="{max(abs(x - x1), 1.5):.1f}" height="14" '
-                     f'fill="{colors[l["badge"]]}"><title>{escape(l["config"] + ": " + l["verdict"])}</title></rect>')
-        if l["lo"] and l["hi"]:
-            parts.append(f'<line x1="{sx(l["lo"]):.1f}" y1="{cy:.1f}" x2="{sx(l["hi"]):.1f}" y2="{cy:.1f}" '
+                     f'fill="{colors[ln["badge"]]}">'
+                     f'<title>{escape(ln["config"] + ": " + ln["verdict"])}</title></rect>')
+        if ln["lo"] and ln["hi"]:
+            parts.append(f'<line x1="{sx(ln["lo"]):.1f}" y1="{cy:.1f}" x2="{sx(ln["hi"]):.1f}" y2="{cy:.1f}" '
                          f'stroke="{INK}" stroke-width="1.2"/>')
-        parts.append(text(max(x, x1) + 4, cy + 4, fmt_ratio(l["ratio"]) + (" ~" if l["noise"] else ""), "start",
+        parts.append(text(max(x, x1) + 4, cy + 4, fmt_ratio(ln["ratio"]) + (" ~" if ln["noise"] else ""), "start",
                           10, MUTED))
     parts.append(f'<line x1="{x1:.1f}" y1="{top - 4:.1f}" x2="{x1:.1f}" y2="{bottom:.1f}" stroke="{INK}"/>')
     parts.append("</svg>")

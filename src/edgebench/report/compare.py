@@ -123,8 +123,8 @@ def compare(a: DocView, b: DocView) -> Dict[str, Any]:
                                             "different artifacts: not compared", blocking=True))
                 continue
             lines.append(_line(a, b, other, row, ra, rb, per_flop))
-    lines.sort(key=lambda l: l["sort"])
-    clear = [l["ratio"] for l in lines if l["differs"]]
+    lines.sort(key=lambda ln: ln["sort"])
+    clear = [ln["ratio"] for ln in lines if ln["differs"]]
     geo = geomean(clear)
     if per_flop:
         kind = "cross-model: compared per FLOP (GFLOP/s), not per image"
@@ -136,8 +136,9 @@ def compare(a: DocView, b: DocView) -> Dict[str, Any]:
             kind += f", {a.where} vs {b.where}"
     return {"a": a, "b": b, "kind": kind, "per_flop": per_flop, "comparable": not blockers,
             "differences": diffs + row_diffs, "blockers": blockers, "lines": lines, "unmatched": unmatched,
-            "has_notes": any(l["notes"] for l in lines), "geomean": geo, "geomean_text": fmt_ratio(geo) if geo else "",
-            "untested": sum(1 for l in lines if not l["tested"]),
+            "has_notes": any(ln["notes"] for ln in lines), "geomean": geo,
+            "geomean_text": fmt_ratio(geo) if geo else "",
+            "untested": sum(1 for ln in lines if not ln["tested"]),
             "anchor": f"cmp-{a.anchor}-{b.anchor}"}
 
 

@@ -27,6 +27,7 @@ knows where the numbers come from. Numbers are never invented: a missing cell st
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -43,11 +44,16 @@ COLUMNS = (
 )
 
 #: the CSV's schema for numbers (issue 20): each column's allowed range, lower and upper bound, in its unit
+#: (a bare top1 above 1 gets its own message below)
 RANGES = {"avg_s": (0, 1e7), "max_s": (0, 1e7), "min_s": (0, 1e7), "repeats": (1, 10000), "images": (1, 10 ** 8),
-          "threads": (1, 4096), "batch_size": (1, 1 << 20), "throughput_ips": (0, 1e9), "top1": (0, 100),  # a bare top1 above 1: its own message below
+          "threads": (1, 4096), "batch_size": (1, 1 << 20), "throughput_ips": (0, 1e9), "top1": (0, 100),
           "size_mb": (0, 1e6), "cpu_percent": (0, 100 * 4096), "power_w": (0, 1e5), "energy_j_per_image": (0, 1e6),
           "gpu_util": (0, 100), "gflops": (0, 1e9),
           **{c: (0, 1e9) for c in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms", "max_ms", "std_ms")}}
+
+
+def _cell_float(rec: Dict[str, str], path, line: int, column: str) -> Optional[float]:
+    return _float(rec.get(column, ""), path, line, column)
 
 
 def _float(text: str, path, line: int, column: str) -> Optional[float]:
@@ -56,7 +62,8 @@ def _float(text: str, path, line: int, column: str) -> Optional[float]:
         return None
     percent = t.endswith("%")
     if percent and column != "top1":
-        raise results.ResultsError(path, f"line {line}: column {column!r} takes a plain number, not a percent: {text!r}")
+        raise results.ResultsError(path, f"line {line}: column {column!r} takes a plain number, "
+                                         f"not a percent: {text!r}")
     try:
         v = float(t[:-1] if percent else t)
     except ValueError:
@@ -167,7 +174,7 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
         rec = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not any(rec.values()):
             continue
-        f = lambda c: _float(rec.get(c, ""), p, n, c)  # noqa: E731
+        f = functools.partial(_cell_float, rec, p, n)
         dev = rec.get("device") or device or "imported"
         scenario = rec.get("scenario", "").lower()
         if scenario not in results.SCENARIOS:
@@ -186,7 +193,8 @@ def _documents(p: Path, text: str, source: Optional[str], note: Optional[str], d
         if status == "ok" and not measured:
             raise results.ResultsError(p, f"line {n}: an ok row needs a measurement (avg_s, p50_ms, "
                                           f"mean_ms or throughput_ips)")
-        threads, batch = _int(rec.get("threads", ""), p, n, "threads"), _int(rec.get("batch_size", ""), p, n, "batch_size")
+        threads = _int(rec.get("threads", ""), p, n, "threads")
+        batch = _int(rec.get("batch_size", ""), p, n, "batch_size")
         try:
             row = results.new_row(rec["backend"], (rec.get("precision") or "fp32").lower(), threads, batch, scenario,
                                   status=status, reason=rec.get("reason") or None, **fields_)

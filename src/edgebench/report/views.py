@@ -179,8 +179,8 @@ class DocView:
             if w not in notes:
                 notes.append(w)
         if acc_src == "out of range":
-            notes.append(f"top-1 {sub(row, 'accuracy', 'top1')!r} is outside its unit ({fields.UNITS['accuracy.top1']}): "
-                         f"not shown")
+            notes.append(f"top-1 {sub(row, 'accuracy', 'top1')!r} is outside its unit "
+                         f"({fields.UNITS['accuracy.top1']}): not shown")
         base = self.baseline_row(row) if status == "ok" else None
         fl = row.get("floor") if isinstance(row.get("floor"), dict) else None
         above = floor_above_note(fl, fields.floor_fraction(row))
