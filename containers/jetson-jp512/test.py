@@ -23,6 +23,7 @@ except (OSError, IndexError) as exc:
 if not os.path.exists("/usr/src/tensorrt/bin/trtexec"):
     errors.append("trtexec missing at /usr/src/tensorrt/bin/trtexec")
 
+import jtop  # noqa: E402  (jetson-stats: the board state through the host's jtop socket)
 import onnxruntime  # noqa: E402
 import openvino  # noqa: E402
 import polygraphy  # noqa: E402
@@ -41,9 +42,11 @@ except Exception as exc:  # noqa: BLE001
 system = versions.system_versions()  # JetPack's /usr/local/cuda and cuDNN header, not cuda-python's constant
 found = {"tensorflow": tf.__version__, "tensorrt": tensorrt.__version__, "onnxruntime": onnxruntime.__version__,
          "polygraphy": polygraphy.__version__, "cuda-python": cuda_python, "cuda": system.get("cuda") or "",
-         "cudnn": system.get("cudnn") or "", "openvino": openvino.__version__.split("-")[0]}
+         "cudnn": system.get("cudnn") or "", "openvino": openvino.__version__.split("-")[0],
+         "jetson-stats": jtop.__version__}
 if not hasattr(cudart, "cudaGraphInstantiateWithFlags"):
-    errors.append("cuda-python %s lacks cudaGraphInstantiateWithFlags (the tensorrt backend's CUDA graphs)" % cuda_python)
+    errors.append("cuda-python %s lacks cudaGraphInstantiateWithFlags (the tensorrt backend's CUDA graphs)"
+                  % cuda_python)
 if not found["cuda"]:
     errors.append("no system CUDA version (%s/version.json, libcudart)" % versions.cuda_root())
 for name, want in expect.items():

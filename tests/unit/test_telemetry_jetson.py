@@ -5,6 +5,7 @@ lines, a jtop 4.2 `stats` dict, and the sysfs files jetson_clocks changes (cpufr
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from edgebench.machine import telemetry as tm
@@ -21,7 +22,8 @@ CPU_ONLINE CORE_0 1
 CPU_ONLINE CORE_0 1
 < PM_CONFIG DEFAULT=0 >
 """
-RELEASE = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n"
+RELEASE = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, "
+           "DATE: Tue Aug  1 19:57:35 UTC 2023\n")
 
 
 def test_tegrastats_clocks_and_temperatures():
@@ -101,21 +103,108 @@ def test_nvpmodel_query_fallback(tmp_path):
     assert tm.parse_nvpmodel_query("garbage") is None
 
 
-def test_from_jtop_recorded_stats():
-    stats = {"time": "2026-11-26 10:00:00", "uptime": "1:00:00", "CPU1": 3, "GPU": 0, "RAM": 0.3,
-             "Temp CPU": 48.5, "Temp GPU": 47.9, "Temp CV1": -256.0, "Power TOT": 4827, "jetson_clocks": "ON",
-             "nvp model": "15W"}
-    st = tm.from_jtop(stats, "15W[0]", True)
+class _Mode:  # the two attributes the kit reads of jetson-stats' NVPModel (test_jetson_real_jtop.py: the real class)
+    def __init__(self, name, id_):
+        self.name, self.id = name, id_
+
+    def __str__(self):  # jetson-stats prints the name alone: nothing to parse
+        return self.name
+
+
+class _Clocks:
+    def __init__(self, status):
+        self.status = status
+
+
+STATS = {"time": "2026-11-26 10:00:00", "uptime": "1:00:00", "CPU1": 3, "GPU": 0, "RAM": 0.3,
+         "Temp CPU": 48.5, "Temp GPU": 47.9, "Temp CV1": -256.0, "Power TOT": 4827, "jetson_clocks": "ON",
+         "nvp model": "15W"}
+
+
+def test_from_jtop_reads_name_and_id_and_the_clock_status():
+    st = tm.from_jtop(STATS, _Mode("15W", 0), _Clocks("running"))
     assert st["power_mode"] == {"id": 0, "name": "15W", "max_id": 0, "source": "jtop"}
-    assert st["temps_c"] == {"CPU": 48.5, "GPU": 47.9} and st["jetson_clocks"] == "active"
+    assert st["temps_c"] == {"CPU": 48.5, "GPU": 47.9} and st["jetson_clocks"] == "running"
+    assert st["clocks"] == {"locked": True}
     assert tm.board_warnings(dict(st, clocks={"locked": True})) == []
-    assert "clocks are not locked" in tm.board_warnings(tm.from_jtop(stats, "7W[1]", False))[1]
+    low = tm.from_jtop(STATS, _Mode("7W", 1), _Clocks("inactive"))
+    assert low["clocks"] == {"locked": False}
+    assert "power mode 7W is not the maximum" in tm.board_warnings(low)[0]
+    assert "clocks are not locked" in tm.board_warnings(low)[1]
 
 
-def test_jetson_mounts_only_what_the_host_has():
+def test_uncontrolled_is_not_unlocked_sysfs_decides(tmp_path):
+    st = tm.from_jtop(STATS, _Mode("15W", 0), _Clocks("uncontrolled"))
+    assert st["clocks"] == {"locked": None}, "uncontrolled: jtop cannot say; not 'not locked'"
+    for status in ("booting", "activating", "deactivating"):
+        assert tm.from_jtop(STATS, _Mode("15W", 0), _Clocks(status))["clocks"] == {"locked": None}
+    root = _board(tmp_path, locked=True)
+    full = tm.board_state(str(root), jtop=lambda: {"state": dict(st, jtop_version="4.2.12")})
+    assert full["source"] == "jtop" and full["jetson_clocks"] == "uncontrolled"
+    assert full["clocks"]["cpu_locked"] is True and "locked" not in full["clocks"]
+    text = " | ".join(full["warnings"])
+    assert "uncontrolled" in text and "clocks are not locked" not in text
+
+
+def test_a_refused_client_falls_back_to_the_host_files_and_says_why(tmp_path):
+    # jetson-stats 4.2.12's own wording (jtop/jtop.py, start()) for a service of another version
+    exc = Exception("Mismatch version jtop service: [4.3.1] and client: [4.2.12]. Please run:\n\n"
+                    "sudo systemctl restart jtop.service")
+    why = tm.jtop_refusal(exc, "4.2.12")
+    assert "host is jetson-stats 4.3.1" in why and "jetson-stats==4.2.12" in why
+    st = tm.board_state(str(_board(tmp_path)), jtop=lambda: {"reason": why, "jtop_version": "4.2.12"})
+    assert st["source"] == "host files + sysfs" and st["jtop_fallback"] == why and st["jtop_version"] == "4.2.12"
+    assert st["power_mode"]["source"] == "nvpmodel status file" and st["power_mode"]["name"] == "15W"
+
+
+def test_without_a_socket_jtop_is_not_tried(tmp_path):
+    st = tm.board_state(str(_board(tmp_path)))
+    assert st["source"] == "host files + sysfs" and "no jtop socket" in st["jtop_fallback"]
+    assert st["jtop_socket"] is None and st["tegrastats"] is None
+
+
+def test_board_files_and_groups_one_definition(tmp_path):
+    from edgebench.machine import boardstate as bs
+
     have = {"/etc/nv_tegra_release", "/run/jtop.sock", "/usr/bin/tegrastats"}
-    mounts = tm.jetson_mounts(exists=lambda p: p in have)
-    assert ("/etc/nv_tegra_release", "/host/etc/nv_tegra_release", "ro") in mounts
-    assert ("/run/jtop.sock", "/run/jtop.sock", "rw") in mounts
-    assert ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats", "ro") in mounts
-    assert len(mounts) == 3
+    facts = bs.local_facts(exists=lambda p: p in have)
+    assert sorted(facts.present) == ["jtop_socket", "l4t_release", "tegrastats"]
+    assert bs.binds(facts) == {"/etc/nv_tegra_release": {"bind": "/host/etc/nv_tegra_release", "mode": "ro"},
+                               "/usr/bin/tegrastats": {"bind": "/usr/local/bin/tegrastats", "mode": "ro"},
+                               "/run/jtop.sock": {"bind": "/run/jtop.sock", "mode": "rw"}}
+    facts.socket_gid = 994
+    assert bs.group_add(facts) == ["video", "994"] and bs.group_add(facts, gpu_group=False) == ["994"]
+    assert bs.group_add(bs.BoardFacts(socket_gid=994)) == ["video"], "no socket mounted: no socket group"
+    assert bs.board_root("/etc/nv_tegra_release") == "" and bs.board_root("/tmp/x/etc/nv_tegra_release") == "/tmp/x"
+    assert bs.board_root("/opt/release") == ""
+
+
+def test_the_device_probe_script_reads_a_board_tree(tmp_path):
+    """PROBE_SCRIPT run for real (sh) on a tree laid out as JetPack lays out a board, with a real socket."""
+    import socket
+    import subprocess
+
+    from edgebench.machine import boardstate as bs
+
+    root = tmp_path / "b"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/nv_tegra_release").write_text(RELEASE)
+    (root / "etc/nvpmodel.conf").write_text(NVPMODEL_CONF)
+    (root / "var/lib/nvpmodel").mkdir(parents=True)
+    (root / "var/lib/nvpmodel/status").write_text("pmode:0001 fmode:quiet\n")
+    (root / "run").mkdir()
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(root / "run/jtop.sock"))
+    (root / "run/jtop.sock").chmod(0o660)
+    try:
+        out = subprocess.run(["sh", "-c", bs.PROBE_SCRIPT, "sh", str(root)], capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        s.close()
+    facts = bs.parse_probe(out, str(root))
+    assert sorted(facts.present) == ["jtop_socket", "l4t_release", "nvpmodel_conf", "nvpmodel_status"]
+    assert facts.socket_gid == os.getgid() and facts.socket_mode == "660"
+    assert facts.nvpmodel_status.startswith("pmode:0001") and "NAME=7W" in facts.nvpmodel_conf_modes
+    assert bs.binds(facts)[f"{root}/run/jtop.sock"] == {"bind": "/run/jtop.sock", "mode": "rw"}
+    mode = tm.parse_nvpmodel(facts.nvpmodel_status, facts.nvpmodel_conf_modes)
+    assert mode["id"] == 1 and mode["name"] == "7W"

@@ -55,14 +55,18 @@ def run_in_image(api: Any, image: str, command: Sequence[str], *, target: Target
                  binds: Optional[Dict[str, Dict[str, str]]] = None, environment: Optional[Dict[str, str]] = None,
                  entrypoint: Optional[Sequence[str]] = None, log_file: Optional[Path] = None, kind: str = "run",
                  echo: Optional[IO[str]] = None, check: bool = True, timeout: Optional[float] = None,
-                 network_disabled: bool = False) -> RunResult:
-    """Create, start, follow and remove one container; ContainerError (with stderr) when it exits non-zero."""
+                 network_disabled: bool = False, group_add: Sequence[str] = ()) -> RunResult:
+    """Create, start, follow and remove one container; ContainerError (with stderr) when it exits non-zero.
+    `group_add`: extra groups (numeric ids are fine: a Jetson's jtop socket group, which the image lacks)."""
     log_file = log_file or log_path(kind, target.name)
     env = {"HOME": "/tmp"} if _user_args(target) else {}
     env.update(environment or {})
     extra: Dict[str, Any] = {}
+    groups = list(group_add)
     if target.gpu == "nvidia-runtime" and _user_args(target):
-        extra["group_add"] = ["video"]  # Jetson's GPU device nodes belong to `video`
+        groups.insert(0, "video")  # Jetson's GPU device nodes belong to `video`
+    if groups:
+        extra["group_add"] = groups
     if network_disabled:
         extra["network_mode"] = "none"  # a benchmarking container gets no network
     host_config = api.create_host_config(binds=binds or {}, **gpu_host_config(target), **extra)

@@ -157,10 +157,13 @@ class ContainerLauncher(Launcher):
         image = self.image or default_image(self.target)
         info = inspect(api, image)
         inner, binds = mounts_for(request)
-        if self.target.gpu == "nvidia-runtime":  # a Jetson: its board state from the host's files, read-only
-            from edgebench.machine.telemetry import jetson_mounts
+        groups = []
+        if self.target.gpu == "nvidia-runtime":  # a Jetson: its board state from the host's files (one definition)
+            from edgebench.machine import boardstate
 
-            binds.update({h: {"bind": c, "mode": m} for h, c, m in jetson_mounts()})
+            facts = boardstate.local_facts()
+            binds.update(boardstate.binds(facts))
+            groups = boardstate.group_add(facts, gpu_group=False)  # run_in_image adds `video` for a non-root user
         env = image_environment(image, info, self.target.name)
         out = Path(request.out).resolve()
         echo = HostPaths(self.echo, {RESULTS_MOUNT + "/": str(out.parent) + "/",
@@ -170,7 +173,7 @@ class ContainerLauncher(Launcher):
         with stop_on_sigterm():  # SIGTERM, like Ctrl-C, unwinds through run_in_image, which removes the container
             try:
                 res = run_in_image(api, image, inner.to_argv(), target=self.target, binds=binds, environment=env,
-                                   kind="bench", echo=echo, check=False, network_disabled=True)
+                                   kind="bench", echo=echo, check=False, network_disabled=True, group_add=groups)
             except BaseException:
                 remove_launched(api, env["EDGEBENCH_LAUNCH_ID"])  # in case its own clean-up did not get there
                 raise
@@ -189,5 +192,5 @@ class ContainerLauncher(Launcher):
                                      "digest": env.get(IMAGE_DIGEST_ENV)})
 
 
-__all__ = ["ContainerLauncher", "HostPaths", "remove_launched", "stop_on_sigterm", "mounts_for", "image_environment", "ARTIFACTS_MOUNT", "RESULTS_MOUNT",
-           "SUITE_MOUNT", "DATA_MOUNT", "CACHE_DIR"]
+__all__ = ["ContainerLauncher", "HostPaths", "remove_launched", "stop_on_sigterm", "mounts_for", "image_environment",
+           "ARTIFACTS_MOUNT", "RESULTS_MOUNT", "SUITE_MOUNT", "DATA_MOUNT", "CACHE_DIR"]

@@ -7,7 +7,9 @@ The same `BenchRequest` as every launcher. Host paths cannot be bind-mounted on 
 - the suite file is put into the container before it starts; results are written inside the container
   and copied back to `request.out` after it exits; the container is then removed.
 The container gets the target's GPU access (`gpu_host_config`), no network, and the fingerprint's
-image id / tag / digest through the same environment as the container launcher.
+image id / tag / digest through the same environment as the container launcher. A Jetson's container also gets
+the board-state files and groups of `machine/boardstate.py` (the container launcher's definition), for the files
+the device reports over the same SSH session.
 """
 from __future__ import annotations
 
@@ -124,6 +126,7 @@ class RemoteLauncher(Launcher):
         self.echo = echo
         self.timings: Dict[str, float] = {}
         self.bytes_sent = 0
+        self.board: Dict[str, Any] = {}   # what the board-state probe found (Jetson targets)
 
     def describe(self) -> str:
         return f"device {self.device.name}"
@@ -194,6 +197,18 @@ class RemoteLauncher(Launcher):
             paths["suite"] = f"{SUITE_DIR}/{suite.name}"
         return binds, paths, put
 
+    def _board(self, conn: Any) -> Tuple[Dict[str, Dict[str, str]], List[str]]:
+        """A Jetson's board-state binds and groups (machine/boardstate.py, as the container launcher's), for the
+        files the device says it has: the docker API cannot tell, and would create a missing bind source."""
+        if self.target.gpu != "nvidia-runtime":
+            return {}, []
+        from edgebench.machine import boardstate
+
+        facts = boardstate.probe(conn.exec, boardstate.board_root(self.device.l4t_release_file))
+        self.board = {"mounted": list(facts.present), "socket_gid": facts.socket_gid,
+                      "jetson_stats": facts.jetson_stats}
+        return boardstate.binds(facts), boardstate.group_add(facts)
+
     def launch_impl(self, request: BenchRequest) -> LaunchResult:
         from edgebench.docker.run import CREATED_BY_LABEL, gpu_host_config
 
@@ -214,12 +229,13 @@ class RemoteLauncher(Launcher):
             env["HOME"] = "/tmp"
             if self.digest:
                 env[IMAGE_DIGEST_ENV] = self.digest
+            board_binds, groups = self._board(conn)
+            binds.update(board_binds)
             host_config = api.create_host_config(binds=binds, network_mode="none", **gpu_host_config(self.target),
-                                                 **({"group_add": ["video"]} if self.target.gpu == "nvidia-runtime"
-                                                    else {}))
+                                                 **({"group_add": groups} if groups else {}))
+            labels = {CREATED_BY_LABEL: "bench", "io.edgebench.target": self.target.name}
             cid = api.create_container(self.image, command=inner.to_argv(), environment=env, host_config=host_config,
-                                       network_disabled=True, user="0:0",
-                                       labels={CREATED_BY_LABEL: "bench", "io.edgebench.target": self.target.name})["Id"]
+                                       network_disabled=True, user="0:0", labels=labels)["Id"]
             try:
                 small, _ = _tar([], put, dirs=[RESULTS_MOUNT.strip("/"), CACHE_DIR.strip("/"), SUITE_DIR.strip("/")])
                 api.put_archive(cid, "/", _chunks(small))
@@ -242,7 +258,7 @@ class RemoteLauncher(Launcher):
         doc = json.loads(out.read_text(encoding="utf-8"))
         return LaunchResult(where, out, exit_code=code, seconds=time.monotonic() - t0,
                             details={"image": self.image, "image_id": info["Id"], "digest": self.digest,
-                                     "timings": dict(self.timings), "bytes_sent": self.bytes_sent,
+                                     "timings": dict(self.timings), "bytes_sent": self.bytes_sent, "board": self.board,
                                      "complete": doc.get("complete")})
 
 

@@ -7,8 +7,9 @@
 
 `board_state()` is the Jetson's state for every result: power mode, clocks (and whether jetson_clocks locked
 them), temperatures and the host's own L4T release, read through jetson-stats (jtop's socket mounted into the
-container) when it answers, else from the host files mounted read-only (`jetson_mounts()`), with warnings when
-the board is not at its maximum power mode or its clocks are not locked.
+container) when it answers, else from the host files mounted read-only (`machine/boardstate.py` defines them),
+with the source it used and why jtop did not answer, and warnings when the board is not at its maximum power mode
+or its clocks are not locked.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
+
+from edgebench.machine import boardstate
 
 _RAIL = re.compile(r"\b([A-Z][A-Z0-9_]*) (\d+)mW/(\d+)mW")
 _GR3D = re.compile(r"GR3D_FREQ (\d+)%")
@@ -209,18 +212,7 @@ class Sampler:
 # Jetson board state: power mode, clocks, temperatures, host L4T (jtop first, host files second)
 # --------------------------------------------------------------------------------------------
 
-#: where the container launcher mounts the host's files (read-only) so the state can be read from inside
-HOST_MOUNTS = (("/etc/nv_tegra_release", "/host/etc/nv_tegra_release"),
-               ("/var/lib/nvpmodel/status", "/host/var/lib/nvpmodel/status"),
-               ("/etc/nvpmodel.conf", "/host/etc/nvpmodel.conf"),
-               ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats"),
-               ("/run/jtop.sock", "/run/jtop.sock"))
 THROTTLE_DROP = 0.10  # a clock more than 10% below its run's peak in the last third of a run: throttled
-
-
-def jetson_mounts(exists=os.path.exists) -> List[Tuple[str, str, str]]:
-    """(host path, container path, mode) for each host file present: bind them into a Jetson container."""
-    return [(h, c, "rw" if h.endswith(".sock") else "ro") for h, c in HOST_MOUNTS if exists(h)]
 
 
 def throttle_summary(cpu_mhz: List[float], gpu_mhz: List[float], temps: List[float]) -> Dict[str, object]:
@@ -255,7 +247,7 @@ def parse_nvpmodel(status: Optional[str], conf: Optional[str]) -> Optional[Dict[
         return None
     mode = int(m.group(1))
     names = {int(i): n for i, n in re.findall(r"POWER_MODEL\s+ID=(\d+)\s+NAME=(\S+?)\s*>", conf or "")}
-    return {"id": mode, "name": names.get(mode), "max_id": 0, "source": "nvpmodel status file"}
+    return {"id": mode, "name": names.get(mode), "max_id": boardstate.MAX_POWER_MODE, "source": "nvpmodel status file"}
 
 
 def parse_nvpmodel_query(text: Optional[str]) -> Optional[Dict[str, object]]:
@@ -263,7 +255,9 @@ def parse_nvpmodel_query(text: Optional[str]) -> Optional[Dict[str, object]]:
     if not text:
         return None
     m = re.search(r"NV Power Mode:\s*(\S+)\s*\n\s*(\d+)", text)
-    return {"id": int(m.group(2)), "name": m.group(1), "max_id": 0, "source": "nvpmodel -q"} if m else None
+    if not m:
+        return None
+    return {"id": int(m.group(2)), "name": m.group(1), "max_id": boardstate.MAX_POWER_MODE, "source": "nvpmodel -q"}
 
 
 def read_clocks(sysfs: str = "/sys") -> Dict[str, object]:
@@ -303,62 +297,113 @@ def read_temperatures(sysfs: str = "/sys") -> Dict[str, float]:
     return out
 
 
-def from_jtop(stats: Dict[str, object], nvpmodel: object, clocks_active: Optional[bool]) -> Dict[str, object]:
-    """Board state from a jtop client (`jtop().stats`, `.nvpmodel`, `.jetson_clocks.status`)."""
-    text = str(nvpmodel) if nvpmodel is not None else ""
-    m = re.match(r"\s*(\S+?)\[(\d+)\]", text)  # jtop prints the mode as "15W[0]"
-    mode = {"id": int(m.group(2)), "name": m.group(1), "max_id": 0, "source": "jtop"} if m else None
+#: jetson-stats' `JetsonClocks.status` values (jtop/core/jetson_clocks.py, 4.2.12) -> are the clocks locked? Only
+#: "running" and "inactive" say so; "booting", "activating" and "deactivating" are transitions, and "uncontrolled"
+#: means jtop could not take jetson_clocks over (it ran before jtop's service started): sysfs decides those.
+JETSON_CLOCKS_LOCKED: Dict[str, Optional[bool]] = {"running": True, "inactive": False, "booting": None,
+                                                   "activating": None, "deactivating": None, "uncontrolled": None}
+_MISMATCH = re.compile(r"Mismatch version jtop service: \[(.*?)\] and client: \[(.*?)\]")
+
+
+def _inside(root: str, key: str) -> str:
+    return os.path.join(root, boardstate.inside(key).lstrip("/"))
+
+
+def from_jtop(stats: Dict[str, object], nvpmodel: object, jetson_clocks: object) -> Dict[str, object]:
+    """Board state from a jtop client: `j.stats`, `j.nvpmodel` (jetson-stats' NVPModel: `.name` and `.id`; its
+    str() is the name alone) and `j.jetson_clocks` (its JetsonClocks: `.status`, see JETSON_CLOCKS_LOCKED)."""
+    mode = None
+    if nvpmodel is not None:
+        mode = {"id": int(nvpmodel.id), "name": str(nvpmodel.name), "max_id": boardstate.MAX_POWER_MODE,  # type: ignore[attr-defined]
+                "source": "jtop"}
+    status = getattr(jetson_clocks, "status", None) if jetson_clocks is not None else None
     temps = {k.replace("Temp ", ""): float(v) for k, v in stats.items()  # type: ignore[union-attr]
              if str(k).startswith("Temp ") and isinstance(v, (int, float)) and v > -200}
-    return {"power_mode": mode, "temps_c": temps, "clocks": {"locked": clocks_active},
-            "jetson_clocks": "active" if clocks_active else ("inactive" if clocks_active is False else None)}
+    return {"power_mode": mode, "temps_c": temps, "clocks": {"locked": JETSON_CLOCKS_LOCKED.get(str(status))},
+            "jetson_clocks": status}
 
 
-def _jtop_state(timeout: float = 5.0) -> Optional[Dict[str, object]]:
-    if not os.path.exists("/run/jtop.sock"):
-        return None
+def jtop_refusal(exc: BaseException, client: Optional[str]) -> str:
+    """Why jtop's client gave up, with what to do (a service of another version is the usual case)."""
+    text = " ".join(str(exc).split())
+    m = _MISMATCH.search(text)
+    if m:
+        return (f"jtop's service on the host is jetson-stats {m.group(1)}, this image's client {m.group(2)}: "
+                f"install the same version on the host (sudo pip3 install jetson-stats=={m.group(2)}, then "
+                f"sudo systemctl restart jtop.service)")
+    if "Authentication" in text:
+        return (f"jtop's service refused this image's client (jetson-stats {client}; another release's key): "
+                f"install jetson-stats=={client} on the host")
+    return f"{type(exc).__name__}: {text}"
+
+
+def jtop_state(socket: str = boardstate.inside("jtop_socket")) -> Dict[str, object]:
+    """{"state": ...} read through jtop, or {"reason": why not} (the caller falls back to the host's files)."""
+    if not os.path.exists(socket):
+        return {"reason": f"no jtop socket at {socket} (jetson-stats' service is not running on the host, or the "
+                          f"socket is not mounted)"}
     try:
-        from jtop import jtop  # jetson-stats: must match the host's jtop service version
+        import jtop as jetson_stats  # jetson-stats: its client must be the host service's version
+        from jtop import jtop
     except ImportError:
-        return None
+        return {"reason": "jetson-stats is not installed in this image"}
+    version = getattr(jetson_stats, "__version__", None)
     try:
-        with jtop(interval=0.5) as j:
-            deadline = time.monotonic() + timeout
-            while j.ok() and not j.stats and time.monotonic() < deadline:
-                pass
-            state = from_jtop(dict(j.stats), j.nvpmodel, getattr(j.jetson_clocks, "status", None) == "running")
-            state["jtop_version"] = getattr(j, "version", None)
-            return state
-    except Exception as exc:  # version mismatch with the host's service, socket refused, ...
-        return {"jtop_error": f"{type(exc).__name__}: {exc}"}
+        with jtop(interval=0.5) as j:  # start() waits for the service's first sample
+            state = from_jtop(dict(j.stats), j.nvpmodel, j.jetson_clocks)
+    except Exception as exc:  # JtopException (version, permission, service down), socket errors
+        return {"reason": jtop_refusal(exc, version), "jtop_version": version}
+    state["jtop_version"] = version
+    return {"state": state}
 
 
-def board_state(root: str = "/", use_jtop: bool = True, run=None) -> Optional[Dict[str, object]]:
+def socket_access(path: str) -> Optional[Dict[str, object]]:
+    """jtop's socket as this process sees it: its group and mode, and whether that group is one of ours."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    gid = st.st_gid
+    return {"path": path, "gid": gid, "mode": format(st.st_mode & 0o777, "o"),
+            "in_groups": gid == os.getgid() or gid in os.getgroups(), "uid": os.getuid()}
+
+
+def _files_state(root: str, run: Any) -> Dict[str, object]:
+    """Power mode from nvpmodel's files (else `nvpmodel -q`) and temperatures from sysfs: jtop's fallback."""
+    mode = parse_nvpmodel(_read(_inside(root, "nvpmodel_status")), _read(_inside(root, "nvpmodel_conf")))
+    if mode is None and run is not None:
+        mode = parse_nvpmodel_query(run(["nvpmodel", "-q"]))
+    return {"power_mode": mode, "temps_c": read_temperatures(os.path.join(root, "sys")),
+            "source": "host files + sysfs"}
+
+
+def board_state(root: str = "/", use_jtop: bool = True, run=None, jtop=None) -> Optional[Dict[str, object]]:
     """The Jetson's state for the results (None off a Jetson): host L4T, power mode, clocks, temperatures,
-    warnings. `root` lets tests point at a recorded tree; `run(argv)` returns a host tool's output or None."""
+    warnings, and which source said so (`source`: jtop, else host files + sysfs with `jtop_fallback` saying why).
+    `root` lets tests point at a recorded tree; `run(argv)` returns a host tool's output or None; `jtop()` replaces
+    the jtop client (tests)."""
     sysfs = os.path.join(root, "sys")
-    host_rel = _read(os.path.join(root, "host/etc/nv_tegra_release"))
-    own_rel = _read(os.path.join(root, "etc/nv_tegra_release"))
+    host_rel = _read(_inside(root, "l4t_release"))
+    own_rel = _read(os.path.join(root, boardstate.RELEASE_FILE.lstrip("/")))
     if not host_rel and not own_rel:
         return None
     state: Dict[str, object] = {"host_l4t": _l4t(host_rel) if host_rel else None,
                                 "image_l4t": _l4t(own_rel) if own_rel else None}
     if not host_rel:  # not in a container, or the host file was not mounted
         state["host_l4t_source"] = "this system's /etc/nv_tegra_release (host or image: not mounted)"
-    jt = _jtop_state() if use_jtop else None
-    if jt and "jtop_error" not in jt:
-        state.update(jt)
+    socket = _inside(root, "jtop_socket")
+    jt = (jtop or (lambda: jtop_state(socket)))() if use_jtop else {"reason": "jtop not asked"}
+    if "state" in jt:
+        state.update(jt["state"])  # type: ignore[arg-type]
         state["source"] = "jtop"
     else:
-        if jt:
-            state["jtop_error"] = jt["jtop_error"]
-        mode = parse_nvpmodel(_read(os.path.join(root, "host/var/lib/nvpmodel/status")),
-                              _read(os.path.join(root, "host/etc/nvpmodel.conf")))
-        if mode is None and run is not None:
-            mode = parse_nvpmodel_query(run(["nvpmodel", "-q"]))
-        state["power_mode"] = mode
-        state["temps_c"] = read_temperatures(sysfs)
-        state["source"] = "host files + sysfs"
+        state["jtop_fallback"] = jt["reason"]
+        if jt.get("jtop_version"):
+            state["jtop_version"] = jt["jtop_version"]
+        state.update(_files_state(root, run))
+    state["jtop_socket"] = socket_access(socket)
+    tegrastats = _inside(root, "tegrastats")
+    state["tegrastats"] = tegrastats if os.access(tegrastats, os.X_OK) else shutil.which("tegrastats")
     clocks = read_clocks(sysfs)
     state["clocks"] = dict(clocks, **{k: v for k, v in (state.get("clocks") or {}).items() if v is not None})
     state["warnings"] = board_warnings(state)
@@ -376,14 +421,20 @@ def board_warnings(state: Dict[str, object]) -> List[str]:
     mode = state.get("power_mode")
     if not mode:
         out.append("power mode unknown: mount /var/lib/nvpmodel/status and /etc/nvpmodel.conf (or jtop's socket)")
-    elif mode.get("id") != mode.get("max_id", 0):  # type: ignore[union-attr]
-        out.append(f"power mode {mode.get('name') or mode.get('id')} is not the maximum (mode 0): "  # type: ignore[union-attr]
-                   "`sudo nvpmodel -m 0` for published numbers")
+    elif mode.get("id") != mode.get("max_id", boardstate.MAX_POWER_MODE):  # type: ignore[union-attr]
+        top = boardstate.MAX_POWER_MODE
+        out.append(f"power mode {mode.get('name') or mode.get('id')} is not the maximum (mode {top}): "  # type: ignore[union-attr]
+                   f"`sudo nvpmodel -m {top}` for published numbers")
     clocks = state.get("clocks") or {}
     locked = clocks.get("locked")  # type: ignore[union-attr]
-    if locked is None:
+    if state.get("jetson_clocks") == "uncontrolled":
+        out.append("jtop reports jetson_clocks 'uncontrolled' (it ran before jtop's service started): "
+                   "the lock was read from sysfs")
+    if locked is None and "cpu_locked" in clocks:
         locked = clocks.get("cpu_locked") and clocks.get("gpu_locked", True)  # type: ignore[union-attr]
-    if not locked:
+    if locked is None:
+        out.append("clock lock unknown (no cpufreq in sysfs, no answer from jtop)")
+    elif not locked:
         out.append("clocks are not locked (frequency scaling adds variance): `sudo jetson_clocks` before benchmarking")
     if state.get("host_l4t") and state.get("image_l4t") and state["host_l4t"] != state["image_l4t"]:
         out.append(f"host L4T {state['host_l4t']} differs from the image's {state['image_l4t']}")
