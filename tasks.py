@@ -222,10 +222,11 @@ def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock
 
 
 @task(help=dict(FLEET_HELP, image="a published repo@sha256:... (no local build), or a local image",
-                via="auto (registry when the inventory names one), registry, or ssh (stream, no registry)",
+                via="auto (registry when the inventory names one, else ssh), registry, ssh (the layers the device "
+                    "lacks, through an SSH port forward), or ssh-stream (the whole image over SSH)",
                 serial="one device at a time", lock="lock file (default images.lock.json)"))
 def deploy(c, devices="all", image=None, via="auto", serial=False, inventory=None, lock=None):
-    """Put the image on each device: registry pull by digest, or docker save streamed into docker load over SSH."""
+    """Put the image on each device: registry pull by digest, its missing layers over SSH, or the whole image."""
     from edgebench.cli.deploy import run_deploy
     from edgebench.deploy.fleet import VIAS
 

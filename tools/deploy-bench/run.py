@@ -1,6 +1,7 @@
 """Measure deploy on the test rig (real registry, two fake devices behind sshd) and write JSON.
 
-    sudo .venv/bin/python tools/deploy-bench/run.py --artifacts artifacts/demo --data ../shared/data/cifar10/cifar10-jpeg.zip
+    sudo .venv/bin/python tools/deploy-bench/run.py --artifacts artifacts/demo \
+        --data ../shared/data/cifar10/cifar10-jpeg.zip
 
 What it measures, for the x86-cpu image (edgebench:<version>-x86-cpu, built if missing):
   1. publish (first push: layer check + push), first deploy through the registry (pull by digest) vs streamed
@@ -43,7 +44,7 @@ runs:
 def machine():
     cpu = ""
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
@@ -118,7 +119,7 @@ def main():
                                 "layers_pushed": pub.layers_pushed, "digest": pub.entry.ref}
         print("publish", doc["publish_first"], file=sys.stderr)
         reg = fleet.deploy(inv, "dev1", via="registry", lock=lock)[0]
-        ssh = fleet.deploy(inv, "dev2", via="ssh", image=base_tag, lock=lock)[0]
+        ssh = fleet.deploy(inv, "dev2", via="ssh-stream", image=base_tag, lock=lock)[0]
         doc["first_deploy"] = {"registry_pull_by_digest": deploy_fig(reg), "ssh_stream": deploy_fig(ssh),
                                "note": "registry bytes = compressed layers pulled; ssh bytes = the docker save "
                                        "tar (uncompressed)"}
@@ -155,7 +156,7 @@ def main():
         build_s = round(time.monotonic() - t, 1)
         pub2 = publish.publish("x86-cpu", inv.registry, image=variant.tag, api=api, lock=lock)
         reg2 = fleet.deploy(inv, "dev1", via="registry", lock=lock)[0]
-        ssh2 = fleet.deploy(inv, "dev2", via="ssh", image=variant.tag, lock=lock)[0]
+        ssh2 = fleet.deploy(inv, "dev2", via="ssh-stream", image=variant.tag, lock=lock)[0]
         doc["redeploy_after_src_change"] = {
             "rebuild_seconds": build_s, "rebuild_cached_steps": f"{variant.cached_steps}/{variant.steps}",
             "publish": {"push_seconds": round(pub2.seconds, 1), "bytes": pub2.bytes_pushed,

@@ -96,6 +96,8 @@ def run_reproduce(results: str, artifacts: str, *, inventory: Optional[str] = No
 
 
 def add_parser(sub: Any) -> None:
+    from edgebench.deploy.fleet import VIAS  # light: errors and inventory only
+
     def common(p: Any, devices: bool = True) -> None:
         p.add_argument("--inventory", help="devices.yaml (default: invoke.yaml's edgebench.inventory, then "
                                            "devices.yaml at the repo root)")
@@ -118,8 +120,10 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("deploy", help="put the image on each device (registry by digest, or streamed over SSH)")
     common(p)
     p.add_argument("--image", help="a published repo@sha256:... (no local build needed), or a local image")
-    p.add_argument("--via", choices=["auto", "registry", "ssh"], default="auto",
-                   help="auto: the registry when the inventory names one, else stream over SSH")
+    p.add_argument("--via", choices=list(VIAS), default="auto",
+                   help="auto: the registry when the inventory names one, else ssh; ssh: only the layers the "
+                        "device lacks, from a registry on this machine through an SSH port forward; ssh-stream: "
+                        "the whole image (docker save | docker load) over SSH")
     p.add_argument("--serial", action="store_true", help="one device at a time")
     p.add_argument("--lock", help="lock file (default images.lock.json at the repo root)")
     p.add_argument("--json", action="store_true", dest="as_json")

@@ -6,6 +6,7 @@ is an `Outcome` with status `failed`/`refused`, the step and the reason; the oth
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -97,7 +98,8 @@ def devices_table(inv: Inventory, names: Any = None, image_bytes: Optional[int] 
 
 
 #: how `deploy --via` moves an image (the CLI's choices and the invoke task's check read this)
-VIAS = ("auto", "registry", "ssh")
+#: ssh = layers through a local registry and an SSH port forward; ssh-stream = the whole `docker save` each time
+VIAS = ("auto", "registry", "ssh", "ssh-stream")
 
 
 def check_via(via: Any) -> str:
@@ -108,8 +110,10 @@ def check_via(via: Any) -> str:
 
 
 def deploy(inv: Inventory, names: Any = None, *, image: Optional[str] = None, via: str = "auto",
-           lock: Optional[Path] = None, parallel: bool = True, local_api: Any = None) -> List[Outcome]:
-    """Put each device's target image on it (registry pull by digest, or SSH stream) and tag it."""
+           lock: Optional[Path] = None, parallel: bool = True, local_api: Any = None,
+           registry_root: Optional[Path] = None) -> List[Outcome]:
+    """Put each device's target image on it (registry pull by digest, SSH layers through a local registry at
+    `registry_root`, or the SSH stream) and tag it."""
     check_via(via)
     from edgebench.deploy import publish as pub
     from edgebench.deploy import transfer
@@ -160,13 +164,31 @@ def deploy(inv: Inventory, names: Any = None, *, image: Optional[str] = None, vi
             tag = kit_tag(d.target)
             if via == "registry":
                 res = transfer.pull_by_digest(conn.api, d.name, src["ref"], tag, src["id"])
+            elif via == "ssh":
+                res = transfer.ssh_layers(local(), conn, d.name, src["ref"], tag, registry, d.target)
             else:
                 res = transfer.stream(local(), conn.api, d.name, src["ref"], tag)
         return Outcome(d.name, "ok", "deploy", "", details={
             "method": res.method, "image_id": res.image_id, "tag": res.tag, "digest": res.digest,
-            "seconds": round(res.seconds, 2), "bytes": res.bytes_moved, "mb_per_s": res.mb_per_s})
+            "seconds": round(res.seconds, 2), "bytes": res.bytes_moved, "mb_per_s": res.mb_per_s, "push": res.push})
 
-    return for_each(devices, work, parallel)
+    reg_holder: Dict[str, Any] = {}
+
+    def registry() -> Any:
+        """The local registry of `--via ssh`, started once for all devices (and only when one needs it)."""
+        from edgebench.deploy.localregistry import LocalRegistry
+
+        with reg_lock:
+            if "reg" not in reg_holder:
+                reg_holder["reg"] = LocalRegistry(registry_root).start()   # LocalRegistryError: each device says it
+            return reg_holder["reg"]
+
+    reg_lock = threading.Lock()
+    try:
+        return for_each(devices, work, parallel)
+    finally:
+        if "reg" in reg_holder:
+            reg_holder["reg"].stop()
 
 
 def bench(inv: Inventory, request: Any, names: Any = None, *, results_dir: Path, parallel: bool = True,

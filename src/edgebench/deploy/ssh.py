@@ -6,8 +6,9 @@ how to accept the key; nothing turns checking off. The identity file is the devi
 not whatever ~/.ssh/config says for the host name, so two devices on one host with different ports and
 keys work. The API version is fixed (no probing round trip).
 
-`DeviceConnection` holds one SSH session: `.api` (docker APIClient through it) and `.exec(argv)` for the two
-host facts Docker does not report (the L4T release file, free space on Docker's data root), run with
+`DeviceConnection` holds one SSH session: `.api` (docker APIClient through it), `.transport` (the paramiko
+Transport, which `deploy --via ssh` forwards a port over) and `.exec(argv)` for the two host facts Docker does not
+report (the L4T release file, free space on Docker's data root), run with
 `shlex.join` quoting, never a hand-built shell string.
 """
 from __future__ import annotations
@@ -144,6 +145,14 @@ class DeviceConnection:
             return out.channel.recv_exit_status(), stdout, stderr
         except Exception as exc:
             raise DeviceError(self.device.name, "ssh exec", f"{shlex.join(argv)}: {exc}") from exc
+
+    @property
+    def transport(self) -> Any:
+        """The session's paramiko Transport (the same host-key-checked connection), e.g. for a port forward."""
+        transport = self.adapter.ssh_client.get_transport() if self.adapter is not None else None
+        if transport is None or not transport.is_active():
+            raise DeviceError(self.device.name, "ssh", "the SSH connection is closed")
+        return transport
 
     def close(self) -> None:
         for thing in (self.api, self.adapter):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from edgebench.deploy.errors import DeviceError
 
@@ -28,6 +28,7 @@ class TransferResult:
     seconds: float
     bytes_moved: int
     digest: Optional[str] = None
+    push: Optional[Dict[str, Any]] = None   # ssh-layers: the push into the local registry (seconds, bytes, layers)
 
     @property
     def mb_per_s(self) -> Optional[float]:
@@ -74,17 +75,60 @@ PULL_FAILURES = (
      "the registry refused the credentials: `docker login <registry>` on this machine (the pull sends this "
      "machine's Docker credentials); nothing was moved"),
 )
+FORWARD_CUT_ADVICE = ("run deploy again: the engine dropped the layers of the cut pull (measured: the device's "
+                      "store was as before it), so the layers it lacked are sent again; layers it had before the "
+                      "pull are not, and the push into this machine's registry is not repeated")
 CUT_ADVICE = ("run deploy again: the engine kept nothing of the cut transfer (measured: the device's store was "
               "empty afterwards), so it moves the whole image again")
 
 
-def explain_pull(ref: str, message: str) -> str:
-    """The engine's pull error as what happened + what to do (one line)."""
+#: `deploy --via ssh`: the registry is this machine's, reached through the SSH forward
+FORWARD_ADVICE = {
+    "registry unreachable": "the device's engine did not reach this machine's local registry through the SSH "
+                            "port forward (is AllowTcpForwarding off in the device's sshd_config? `--via "
+                            "ssh-stream` needs no forward); nothing was moved",
+    "digest not in the registry": "this machine's local registry lost the image (its store was removed while "
+                                  "deploying?): deploy again, which pushes it again; nothing was moved",
+}
+
+
+def explain_pull(ref: str, message: str, advice: Optional[Dict[str, str]] = None) -> str:
+    """The engine's pull error as what happened + what to do (one line); `advice` replaces a kind's advice."""
     low = message.lower()
-    for kind, words, advice in PULL_FAILURES:
+    for kind, words, default in PULL_FAILURES:
         if any(w in low for w in words):
-            return f"{ref}: {kind} ({message.strip()}); {advice}"
+            return f"{ref}: {kind} ({message.strip()}); {(advice or {}).get(kind, default)}"
     return f"{ref}: the pull failed ({message.strip()}); nothing was tagged"
+
+
+def pull_events(api: Any, device: str, ref: str, cut_advice: str = "",
+                moved: Optional[Callable[[], int]] = None, advice: Optional[Dict[str, str]] = None) -> int:
+    """The device's engine pulls `ref` (repo@sha256:...); the bytes Docker announced (compressed layers).
+    Each failure is a DeviceError(step=pull) saying what happened (`explain_pull`); `moved` counts the bytes that
+    really crossed (the SSH forward) for the message of a cut."""
+    repo, digest = ref.split("@", 1)
+    totals: Dict[str, int] = {}
+    try:
+        for ev in api.pull(repo, tag=digest, stream=True, decode=True):
+            if ev.get("error") or ev.get("errorDetail"):
+                msg = str(ev.get("error") or (ev.get("errorDetail") or {}).get("message"))
+                raise DeviceError(device, "pull", explain_pull(ref, msg, advice))
+            if ev.get("status") == "Downloading" and ev.get("id"):
+                total = (ev.get("progressDetail") or {}).get("total")
+                if total:
+                    totals[ev["id"]] = int(total)
+    except DeviceError:
+        raise
+    except Exception as exc:
+        from docker.errors import APIError
+
+        if isinstance(exc, APIError):   # the engine answered: the request itself failed (registry, digest, auth)
+            raise DeviceError(device, "pull", explain_pull(ref, str(exc.explanation or exc), advice)) from exc
+        # the engine or the SSH connection went away midway
+        what = (f"{moved() / 1e6:.0f} MB moved" if moved else f"{sum(totals.values()) / 1e6:.0f} MB announced")
+        raise DeviceError(device, "pull", f"{ref}: transfer cut after {what} ({type(exc).__name__}: {exc}); "
+                                          f"nothing was tagged; {cut_advice or CUT_ADVICE}") from exc
+    return sum(totals.values())
 
 
 def pull_by_digest(api: Any, device: str, ref: str, tag: str, expected_id: Optional[str] = None) -> TransferResult:
@@ -96,29 +140,9 @@ def pull_by_digest(api: Any, device: str, ref: str, tag: str, expected_id: Optio
     if present and (not expected_id or present == expected_id):
         finish(api, device, present, expected_id, tag)
         return TransferResult("present", present, tag, time.monotonic() - started, 0, ref.split("@", 1)[1])
-    repo, digest = ref.split("@", 1)
-    totals: Dict[str, int] = {}
-    try:
-        for ev in api.pull(repo, tag=digest, stream=True, decode=True):
-            if ev.get("error") or ev.get("errorDetail"):
-                msg = str(ev.get("error") or (ev.get("errorDetail") or {}).get("message"))
-                raise DeviceError(device, "pull", explain_pull(ref, msg))
-            if ev.get("status") == "Downloading" and ev.get("id"):
-                total = (ev.get("progressDetail") or {}).get("total")
-                if total:
-                    totals[ev["id"]] = int(total)
-    except DeviceError:
-        raise
-    except Exception as exc:
-        from docker.errors import APIError
-
-        if isinstance(exc, APIError):   # the engine answered: the request itself failed (registry, digest, auth)
-            raise DeviceError(device, "pull", explain_pull(ref, str(exc.explanation or exc))) from exc
-        # the engine or the SSH connection went away midway
-        raise DeviceError(device, "pull", f"{ref}: transfer cut after {sum(totals.values()) / 1e6:.0f} MB announced "
-                                          f"({type(exc).__name__}: {exc}); nothing was tagged; {CUT_ADVICE}") from exc
+    announced = pull_events(api, device, ref)
     got = finish(api, device, device_image_id(api, ref), expected_id, tag)
-    return TransferResult("registry", got, tag, time.monotonic() - started, sum(totals.values()), digest)
+    return TransferResult("registry", got, tag, time.monotonic() - started, announced, ref.split("@", 1)[1])
 
 
 class _Counted:
@@ -154,4 +178,41 @@ def stream(local_api: Any, api: Any, device: str, image: str, tag: str) -> Trans
     return TransferResult("ssh-stream", got, tag, time.monotonic() - started, data.bytes)
 
 
-__all__ = ["TransferResult", "pull_by_digest", "stream", "finish", "device_image_id", "explain_pull"]
+def ssh_layers(local_api: Any, conn: Any, device: str, image: str, tag: str, registry: Any,
+               name: str) -> TransferResult:
+    """`deploy --via ssh`: this machine's `image` pushed into the local registry (`registry`: a started
+    LocalRegistry, or a function that returns one), pulled by the device's engine by digest from its own
+    127.0.0.1:<port>, forwarded over the device's SSH connection. Only layers the device lacks cross;
+    `bytes_moved` counts what crossed the forward."""
+    from edgebench.deploy.tunnel import ReverseForward
+
+    local_id = local_api.inspect_image(image)["Id"]
+    started = time.monotonic()
+    if device_image_id(conn.api, local_id) == local_id:
+        finish(conn.api, device, local_id, local_id, tag)
+        return TransferResult("present", local_id, tag, time.monotonic() - started, 0)
+    from edgebench.deploy.errors import DeployError
+
+    try:
+        registry = registry() if callable(registry) else registry
+        pushed = registry.publish(local_api, image, name)
+    except DeployError as exc:   # the local registry did not start or took no push
+        raise DeviceError(device, "local registry", str(exc)) from exc
+    fwd = ReverseForward(conn.transport, registry.port)
+    try:
+        fwd.open()
+    except Exception as exc:  # paramiko.SSHException: the device's sshd refused the forward
+        raise DeviceError(device, "forward", f"the device's sshd refused a port forward to its 127.0.0.1 ({exc}): "
+                                             f"allow it (`AllowTcpForwarding yes`, or `remote`, in its sshd_config) "
+                                             f"or deploy with --via ssh-stream (the whole image, no forward)") from exc
+    with fwd:
+        ref = f"127.0.0.1:{fwd.port}/{pushed['path']}"
+        pull_events(conn.api, device, ref, cut_advice=FORWARD_CUT_ADVICE, moved=lambda: fwd.bytes_moved,
+                    advice=FORWARD_ADVICE)
+    got = finish(conn.api, device, device_image_id(conn.api, local_id), local_id, tag)
+    return TransferResult("ssh-layers", got, tag, time.monotonic() - started, fwd.bytes_moved, pushed["digest"],
+                          push=pushed)
+
+
+__all__ = ["TransferResult", "pull_by_digest", "stream", "ssh_layers", "pull_events", "finish", "device_image_id",
+           "explain_pull"]
