@@ -35,6 +35,23 @@ def test_presets_and_suite_options_make_the_settings():
     assert TorchGraphTF32("model.onnx").settings["tf32"] is True
     fused = runtimes.get("torch-fused-compile-graph")("model.onnx", precision="bf16")
     assert fused.settings == dict(DEFAULTS, mode="compile-graph", channels_last=True, io="pinned", fuse="cudnn")
+    pipe = runtimes.get("torch-fused-compile-pipe")("model.onnx", precision="fp16", benchmark_limit=None)
+    assert pipe.settings == dict(fused.settings, chunk=1024, inline_copies=64, benchmark_limit=None)
+
+
+def test_batches_are_planned_as_chunks_inline_or_whole():
+    """Which batches go up in chunks (a multiple of `chunk` larger than it), which in one graph with their
+    copies (at most `inline_copies`), and which as before; off the GPU and with io other than pinned, none."""
+    rt = runtimes.get("torch-fused-compile-pipe")("model.onnx", precision="fp16")
+    rt.dev = type("Dev", (), {"type": "cuda"})()
+    plans = {b: rt._plan(b) for b in (1, 32, 64, 65, 1000, 1024, 2048, 3000, 4096)}
+    assert plans == {1: (1, True), 32: (1, True), 64: (1, True), 65: (1, False), 1000: (1, False),
+                     1024: (1, False), 2048: (2, False), 3000: (1, False), 4096: (4, False)}
+    rt.dev = type("Dev", (), {"type": "cpu"})()
+    assert rt._plan(4096) == (1, False)
+    plain = TorchGraph("model.onnx", precision="fp16")
+    plain.dev = type("Dev", (), {"type": "cuda"})()
+    assert [plain._plan(b) for b in (1, 4096)] == [(1, False), (1, False)]
 
 
 @pytest.mark.parametrize("options, message", [
@@ -47,6 +64,12 @@ def test_presets_and_suite_options_make_the_settings():
     ({"mode": "compile-graph", "compile_mode": "reduce-overhead"}, "captures its own CUDA graphs"),
     ({"freeze": 1, "mode": "compile"}, "freeze must be true or false"),
     ({"fuse": "tensorrt"}, "fuse='tensorrt'; choose one of none, cudnn"),
+    ({"chunk": -1}, "chunk must be an integer >= 0"),
+    ({"chunk": True}, "chunk must be an integer >= 0"),
+    ({"inline_copies": "64"}, "inline_copies must be an integer >= 0"),
+    ({"benchmark_limit": 1.5}, "benchmark_limit must be an integer >= 0"),
+    ({"chunk": 1024}, "need a captured mode"),  # eager: nothing to overlap
+    ({"mode": "graph", "io": "device", "inline_copies": 8}, "io=pinned"),  # compute only: no copies to arrange
 ])
 def test_bad_options_are_refused_with_the_choices(options, message):
     with pytest.raises(ValueError, match=message):
@@ -66,7 +89,7 @@ def test_without_pytorch_the_backend_says_why():
     assert "not installed" in TorchGraph.check()
 
 
-@pytest.mark.parametrize("name", ["gpu-torch", "gpu-host-cpu", "gpu-fused"])
+@pytest.mark.parametrize("name", ["gpu-torch", "gpu-host-cpu", "gpu-fused", "gpu-fused-pipe"])
 def test_study_suites_parse(variants, name):
     s = suite_mod.load(str(SUITES / f"{name}.yaml"), cores=16)
     keys = [g.key for g in s.groups]
@@ -81,6 +104,10 @@ def test_study_suites_parse(variants, name):
         assert {("fp32", "torch-fused-graph"), ("fp16", "torch-fused-graph")} <= {(g.precision, g.backend)
                                                                                 for g in s.groups}
         assert {"torch-graph", "torch-compile-graph", "torch-compile-compute"} <= backends
+    elif name == "gpu-fused-pipe":  # the pipelined rows next to the fused row they build on and an FP32 row
+        assert {(g.precision, g.backend) for g in s.groups} >= {
+            ("bf16", "torch-fused-compile-pipe"), ("fp16", "torch-fused-compile-pipe"),
+            ("bf16", "torch-fused-compile-graph"), ("fp32", "torch-graph")}
     else:
         assert [g.threads for g in s.groups] == [1, 3, 6, 12, 16]
 

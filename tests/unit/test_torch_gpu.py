@@ -151,3 +151,21 @@ def test_real_export_fuses_every_residual_site(path):
     fused = settings["fused"]
     assert fused["conv_add_relu"] == 16 and fused["conv_relu"] >= 17, fused  # ResNet34: 16 blocks
     assert all("downsample" in r["reason"] for r in fused["left"]), fused["left"]
+
+
+@pytest.mark.parametrize("backend, precision", [("torch-graph", "fp32"), ("torch-fused-compile-pipe", "fp16")])
+def test_chunked_and_inline_copies_match_onnxruntime(small_model, backend, precision):
+    """chunk: a batch that is a multiple of the chunk goes up in chunks on a copy stream, each chunk's graph
+    waiting for its own copy; inline_copies: a small batch's copies are inside its graph. Both compute what ONNX
+    Runtime computes, batch after batch (a new batch each call: no stale chunk), and the row says which ran how."""
+    big = np.random.default_rng(10).uniform(0, 255, (40, 32, 32, 3)).astype(np.float32)
+    with runtimes.open(backend, str(small_model), precision=precision, chunk=4, inline_copies=2) as rt:
+        for lo, b in ((0, 2), (2, 8), (10, 6), (16, 12), (28, 12), (1, 2)):
+            x = big[lo:lo + b]
+            y = rt.infer(x)
+            ref = _reference(small_model, x)
+            err = np.abs(y.astype(np.float64) - ref).max() / np.abs(ref).max()
+            assert y.shape == ref.shape and err < TOL[precision], (b, err)
+        settings = rt.versions()["settings"]
+    assert settings["chunked"] == {"8": 2, "12": 3} and settings["inline_copies_at"] == [2]
+    assert settings["graphs_captured"] == [2, 6, 8, 12]

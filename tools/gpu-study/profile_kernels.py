@@ -23,7 +23,9 @@ def _value(v: str):
     low = v.lower()
     if low in ("true", "false"):
         return low == "true"
-    return v
+    if low in ("null", "none"):
+        return None
+    return int(v) if v.isdigit() else v
 
 
 def parse_config(spec: str):

@@ -4,7 +4,7 @@
 # /root/stage while the machine stays warm, because one call carries at most 64 MiB:
 #   .stage/c*/  <stem>.model.onnx.part.*, <stem>.manifest.json, <stem>.train.json, cifar10-test.zip
 #   .whl/       onnx2torch (pure Python), installed into /tmp/site
-# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | all
+# Usage: tools/gpu-study/run.sh stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | pipe STEM | all
 #        (STEM: orig or cifar)
 #   all: the whole study in one command (test, then torch, cpu, profile and fused for both stems), for a machine
 #        that holds every input at once and has no per-call time limit (BUDGET=0 turns the per-step limit off)
@@ -12,8 +12,12 @@
 #   fused: the cuDNN-fusion suite (gpu-fused: fused variants next to the unfused ones, same batch sweep, full test
 #          set) and the profile of fused against unfused -> results/gpu-fused-<stem>-<card>.json,
 #          results/profile-fused-<stem>-<card>.json
+#   pipe: the short suite gpu-fused-pipe (torch-fused-compile-pipe: copies inside the graph at small batches,
+#         overlapped with the compute in chunks at large ones, next to the fused row without them and an FP32 row)
+#         and its profile -> results/gpu-fused-pipe-<stem>-<card>.json, results/profile-pipe-<stem>-<card>.json
 # Results: /root/stage/results/<suite>-<stem>-<card>.json, copied to $OUT after every step. A step that
-# runs out of time (BUDGET seconds, default 540) stops like Ctrl-C; the same command again resumes it.
+# runs out of time (BUDGET seconds, default 540; PROFILE_BUDGET for a profile step) stops like Ctrl-C; the same
+# command again resumes it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=${STAGE_ROOT:-/root/stage}
@@ -64,11 +68,15 @@ FUSED_CONFIGS=(${PROFILE_FUSED:-torch-compile-graph:fp16:1 torch-fused-graph:fp1
   torch-fused-compile-graph:bf16:1 torch-compile-compute:fp16:4096 torch-fused-compute:fp16:4096
   torch-fused-compile-compute:fp16:4096 torch-fused-graph:fp16:4096})
 
+# the pipelined row where its goals are: batch 4096 end to end (copies overlapped) and batch 1 (copies in the graph)
+# shellcheck disable=SC2206
+PIPE_CONFIGS=(${PROFILE_PIPE:-torch-fused-compile-pipe:bf16:4096 torch-fused-compile-pipe:fp16:1})
+
 profile() {  # stem [name config...]
   local stem=$1 name=${2:-profile}; shift; [ $# -gt 0 ] && shift
   local out="$ROOT/results/$name-$stem-$CARD.json"
   [ $# -gt 0 ] || set -- "${PROFILE_CONFIGS[@]}"
-  timeout -s TERM "${BUDGET:-540}" python3 tools/gpu-study/profile_kernels.py --artifacts "$ROOT/$stem" --out "$out" \
+  timeout -s TERM "${PROFILE_BUDGET:-${BUDGET:-540}}" python3 tools/gpu-study/profile_kernels.py --artifacts "$ROOT/$stem" --out "$out" \
     "$@" || echo "profile exit $?"
   cp "$out" "$OUTDIR/" 2>/dev/null || true
 }
@@ -82,7 +90,8 @@ case "${1:-}" in
   cpu) stage; bench gpu-host-cpu "$2" ;;
   profile) stage; profile "$2" ;;
   fused) stage; bench gpu-fused "$2"; profile "$2" profile-fused "${FUSED_CONFIGS[@]}" ;;
+  pipe) stage; bench gpu-fused-pipe "$2"; profile "$2" profile-pipe "${PIPE_CONFIGS[@]}" ;;
   all) "$0" test; for stem in orig cifar; do "$0" torch "$stem"; "$0" cpu "$stem"; "$0" profile "$stem"
          "$0" fused "$stem"; done ;;
-  *) echo "usage: $0 stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | all" >&2; exit 2 ;;
+  *) echo "usage: $0 stage | test | torch STEM | cpu STEM | profile STEM | fused STEM | pipe STEM | all" >&2; exit 2 ;;
 esac

@@ -28,6 +28,18 @@ extra.backend_versions.settings, with what was actually applied):
                    (torch.cudnn_convolution_relu / _add_relu; runtimes/torch_fuse.py). The row records the
                    sites fused and those left with the reason (settings.fused) and which kernel ran them
                    (settings.fused_kernel: cudnn on a CUDA device, the plain-op reference elsewhere)
+    chunk          0 (default) | N: a batch that is a multiple of N and larger than N goes up in chunks of N
+                   images on a copy stream, each chunk's compute (its own CUDA graph, modes graph and
+                   compile-graph, io pinned) starting as soon as its chunk has landed: the input copy of chunk
+                   k+1 overlaps the compute of chunk k instead of preceding all of it. The call still takes the
+                   host's array and returns the host's logits; only the first chunk's copy and the logits' copy
+                   back are left outside the compute
+    inline_copies  0 (default) | N: batches of at most N images (modes graph and compile-graph, io pinned) are
+                   copied into a page-locked staging buffer on the host (a memcpy: 12 KB an image) and their
+                   copy up, compute and logits' copy back are one CUDA graph: one launch and one synchronisation
+                   a call
+    benchmark_limit  null (default: PyTorch's, 10) | N: how many cuDNN engine configurations the benchmark
+                   (cudnn.benchmark, always on here) times per convolution shape; 0 times every one
 """
 from __future__ import annotations
 
@@ -46,9 +58,10 @@ IO_MODES = ("pageable", "pinned", "device")
 FUSE_MODES = ("none", "cudnn")
 DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
                             "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None,
-                            "fuse": "none"}
+                            "fuse": "none", "chunk": 0, "inline_copies": 0, "benchmark_limit": None}
 CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES, "fuse": FUSE_MODES}
 FLAGS = ("tf32", "channels_last", "clean", "sync_check", "freeze")
+COUNTS = ("chunk", "inline_copies", "benchmark_limit")  # integers >= 0 (benchmark_limit may be null)
 GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
 
 
@@ -65,6 +78,13 @@ def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Di
     for key in FLAGS:
         if not isinstance(s[key], bool):
             raise ValueError(f"{name}: option {key} must be true or false, not {s[key]!r}")
+    for key in COUNTS:
+        v = s[key]
+        if (v is not None or key != "benchmark_limit") and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"{name}: option {key} must be an integer >= 0, not {v!r}")
+    if (s["chunk"] or s["inline_copies"]) and (s["mode"] not in CAPTURED or s["io"] != "pinned"):
+        raise ValueError(f"{name}: chunk and inline_copies need a captured mode ({', '.join(CAPTURED)}) and "
+                         f"io=pinned, not mode={s['mode']} io={s['io']}")
     return s
 
 
@@ -120,7 +140,8 @@ class TorchFromOnnx(Runtime):
                              f"{self.settings['compile_mode']} would add Inductor's: use default or "
                              f"max-autotune-no-cudagraphs")
         if self.settings["freeze"] and self.settings["mode"] not in COMPILED:
-            raise ValueError(f"{self.name}: freeze applies to the compiled modes only, not mode={self.settings['mode']}")
+            raise ValueError(f"{self.name}: freeze applies to the compiled modes only, "
+                             f"not mode={self.settings['mode']}")
         self.applied: Dict[str, Any] = {}
 
     @classmethod
@@ -188,6 +209,9 @@ class TorchFromOnnx(Runtime):
             module = module.to(memory_format=torch.channels_last)
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            if s["benchmark_limit"] is not None:
+                torch.backends.cudnn.benchmark_limit = s["benchmark_limit"]
+            self.applied["cudnn_benchmark_limit"] = getattr(torch.backends.cudnn, "benchmark_limit", None)
             torch.backends.cuda.matmul.allow_tf32 = s["tf32"]
             torch.backends.cudnn.allow_tf32 = s["tf32"]
             self.applied["gpu_name"] = torch.cuda.get_device_name(dev)
@@ -204,6 +228,7 @@ class TorchFromOnnx(Runtime):
         self._pinned: Dict[int, Any] = {}
         self._registered: Dict[int, np.ndarray] = {}
         self._held: Optional[Dict[str, Any]] = None
+        self._copy_stream = None
         self._pool = torch.cuda.graph_pool_handle() if s["mode"] in CAPTURED else None
         self.versions = self._instance_versions  # type: ignore[assignment]  # shadows the classmethod
 
@@ -302,33 +327,114 @@ class TorchFromOnnx(Runtime):
         torch.cuda.current_stream(self.dev).synchronize()
         return host_out.numpy().copy()
 
+    def _plan(self, b: int):
+        """(chunks, inline) for a batch of `b`: how many chunk graphs, and whether the copies go in the graph."""
+        s = self.settings
+        if s["io"] != "pinned" or self.dev.type != "cuda":
+            return 1, False
+        if s["inline_copies"] and b <= s["inline_copies"]:
+            return 1, True
+        c = s["chunk"]
+        return (b // c if c and b > c and b % c == 0 else 1), False
+
+    def _staging(self, shape):
+        """A page-locked host array (numpy, registered with cudaHostRegister) and its tensor, or None where
+        registering is refused: a graph may only copy from page-locked memory."""
+        import mmap
+
+        torch = self.torch
+        nbytes = int(np.prod(shape)) * 4
+        span = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages of its own: no page shared with
+        raw = np.zeros(span + mmap.PAGESIZE, dtype=np.uint8)  # another registered range
+        off = (-raw.ctypes.data) % mmap.PAGESIZE
+        pages = raw[off:off + span]
+        err = torch.cuda.cudart().cudaHostRegister(pages.ctypes.data, span, 0)
+        if int(getattr(err, "value", err)) != 0:
+            return None
+        self._registered[id(pages)] = pages  # unregistered at close (by its address, the pages' start)
+        arr = pages[:nbytes].view(np.float32).reshape(shape)
+        return arr, torch.from_numpy(arr)
+
+    def _warm(self, views) -> None:
+        """Eager (or compiling) forwards on a side stream before a capture: cuDNN picks its algorithms and
+        torch.compile compiles there, for every view a graph will read (so no view recompiles under capture)."""
+        torch = self.torch
+        side = torch.cuda.Stream(self.dev)
+        side.wait_stream(torch.cuda.current_stream(self.dev))
+        with torch.cuda.stream(side):
+            for i in range(GRAPH_WARMUP):
+                for v in views if i == 0 else views[:1]:
+                    self._forward(v)
+        torch.cuda.current_stream(self.dev).wait_stream(side)
+
     def _graph_for(self, b: int) -> Dict[str, Any]:
         if b in self._graphs:
             return self._graphs[b]
         torch = self.torch
+        n, inline = self._plan(b)
         static_in = torch.zeros((b, *INPUT_SHAPE), dtype=torch.float32, device=self.dev)
-        side = torch.cuda.Stream(self.dev)
-        side.wait_stream(torch.cuda.current_stream(self.dev))
-        with torch.cuda.stream(side):
-            for _ in range(GRAPH_WARMUP):
-                self._forward(static_in)
-        torch.cuda.current_stream(self.dev).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
-            static_out = self.model(static_in.to(self.dtype))
-            if static_out.dtype != torch.float32:
-                static_out = static_out.float()  # the cast to FP32 logits inside the graph: no extra launch
-        self._graphs[b] = {"graph": graph, "input": static_in, "output": static_out}
+        c = b // n
+        views = [static_in[k * c:(k + 1) * c] for k in range(n)]
+        host = (self._staging((b, *INPUT_SHAPE)), self._staging((b, self.n_classes))) if inline else None
+        if host is not None and None in host:
+            host, inline = None, False
+        self._warm(views)
+        static_out = torch.empty((b, self.n_classes), dtype=torch.float32, device=self.dev) if n > 1 else None
+        graphs = []
+        for k, view in enumerate(views):
+            graph = torch.cuda.CUDAGraph()
+            with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
+                if host is not None:
+                    static_in.copy_(host[0][1], non_blocking=True)
+                out = self.model(view.to(self.dtype))
+                if out.dtype != torch.float32:
+                    out = out.float()  # the cast to FP32 logits inside the graph: no extra launch
+                if static_out is None:
+                    static_out = out
+                else:
+                    static_out[k * c:(k + 1) * c].copy_(out)
+                if host is not None:
+                    host[1][1].copy_(out, non_blocking=True)
+            graphs.append(graph)
+        self._graphs[b] = {"graphs": graphs, "input": static_in, "output": static_out, "chunk": c, "host": host,
+                           "events": [torch.cuda.Event() for _ in graphs] if n > 1 else []}
         self.applied["graphs_captured"] = sorted(self._graphs)
+        self.applied["chunked"] = {str(k): len(v["graphs"]) for k, v in self._graphs.items() if len(v["graphs"]) > 1}
+        self.applied["inline_copies_at"] = sorted(k for k, v in self._graphs.items() if v["host"] is not None)
         return self._graphs[b]
 
+    def _replay_chunked(self, g: Dict[str, Any], x: np.ndarray) -> None:
+        """Chunk k's copy up on the copy stream, its graph on the compute stream once that copy has landed."""
+        torch = self.torch
+        src, c = self._page_locked(x), g["chunk"]
+        cur = torch.cuda.current_stream(self.dev)
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.dev)
+        cs = self._copy_stream
+        cs.wait_stream(cur)
+        with torch.cuda.stream(cs):
+            for k, ev in enumerate(g["events"]):
+                g["input"][k * c:(k + 1) * c].copy_(src[k * c:(k + 1) * c], non_blocking=True)
+                ev.record(cs)
+        for graph, ev in zip(g["graphs"], g["events"]):
+            cur.wait_event(ev)
+            graph.replay()
+
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        if self.settings["mode"] in CAPTURED:
-            g = self._graph_for(len(x))
+        if self.settings["mode"] not in CAPTURED:
+            return self._download(self._forward(self._upload(x)))
+        g = self._graph_for(len(x))
+        if g["host"] is not None:  # copies inside the graph: one launch, one synchronisation
+            g["host"][0][0][...] = x
+            g["graphs"][0].replay()
+            self.torch.cuda.current_stream(self.dev).synchronize()
+            return g["host"][1][0].copy()
+        if g["events"]:
+            self._replay_chunked(g, x)
+        else:
             self._upload(x, into=g["input"])
-            g["graph"].replay()
-            return self._download(g["output"])
-        return self._download(self._forward(self._upload(x)))
+            g["graphs"][0].replay()
+        return self._download(g["output"])
 
     def _close_impl(self) -> None:
         self._graphs.clear()
@@ -408,8 +514,17 @@ class TorchFusedCompileComputeOnly(TorchFromOnnx):
     presets = {"mode": "compile-graph", "channels_last": True, "io": "device", "fuse": "cudnn"}
 
 
+class TorchFusedCompilePipelined(TorchFromOnnx):
+    """fused + compiled + captured, end to end from the host's array, with the copies arranged: batches of up to
+    64 in one graph with their copies, large batches in chunks of 1,024 whose copies overlap the compute, every
+    cuDNN engine configuration timed (benchmark_limit 0)."""
+    name = "torch-fused-compile-pipe"
+    presets = {"mode": "compile-graph", "channels_last": True, "io": "pinned", "fuse": "cudnn", "chunk": 1024,
+               "inline_copies": 64, "benchmark_limit": 0}
+
+
 #: backend name -> "module:Class": the registry's entries for this module (runtimes/__init__.py)
 VARIANTS: Dict[str, str] = {cls.name: f"{__name__}:{cls.__name__}" for cls in (
     TorchFromOnnx, TorchChannelsLast, TorchGraph, TorchGraphTF32, TorchCompile, TorchCompileGraphs,
     TorchComputeOnly, TorchCompileGraph, TorchCompileComputeOnly, TorchFusedGraph, TorchFusedComputeOnly,
-    TorchFusedCompileGraph, TorchFusedCompileComputeOnly)}
+    TorchFusedCompileGraph, TorchFusedCompileComputeOnly, TorchFusedCompilePipelined)}
