@@ -58,6 +58,12 @@ def _how(s: Dict[str, Any]) -> str:
         parts.append("TF32")
     if s.get("sync_check"):
         parts.append("no host sync (checked)")
+    if s.get("inline_copies"):
+        parts.append(f"copies inside the graph up to batch {s['inline_copies']}")
+    if s.get("chunk"):
+        parts.append(f"copy overlapped with compute in chunks of {s['chunk']}")
+    if s.get("benchmark_limit") == 0:
+        parts.append("every cuDNN engine timed")
     fused = s.get("fused")
     if s.get("fuse") == "cudnn" and isinstance(fused, dict):
         parts.append(f"cuDNN-fused: {fused.get('conv_relu')} conv+ReLU, {fused.get('conv_add_relu')} conv+add+ReLU, "
@@ -137,7 +143,8 @@ def _bounds(v: Dict[str, Any], variants: List[Dict[str, Any]]) -> None:
                                        or "reduce-overhead" in w["how"]) and w["b1_ms"]]
     mode = v["settings"].get("mode")
     fastest_graph = min(graphs, key=lambda w: w["b1_ms"]) if graphs else None
-    if v["b1_ms"] and fastest_graph and mode not in ("graph", "compile-graph") and v["b1_ms"] >= FASTER * fastest_graph["b1_ms"]:
+    if (v["b1_ms"] and fastest_graph and mode not in ("graph", "compile-graph")
+            and v["b1_ms"] >= FASTER * fastest_graph["b1_ms"]):
         v["bound_b1"] = (f"CPU launch overhead: {fastest_graph['backend']} replays it "
                          f"{v['b1_ms'] / fastest_graph['b1_ms']:.1f}x faster")
     elif v["floor_pct_b1"] is not None and v["floor_pct_b1"] < UNDERFILLED * 100:
