@@ -66,17 +66,17 @@ def exported(small_model_path, cifar_source, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bench_artifacts(tmp_path_factory, trained_model_dir, cifar_source):
-    """The trained ResNet34 exported once per session (ONNX and TFLite FP32, parity on 128 test images), shared
-    by every integration test that benchmarks it (bench, docker, deploy fleet): read it, never write into it
-    (a test that tampers copies it first)."""
+    """The trained ResNet34 exported once per session (ONNX and TFLite FP32, OpenVINO FP32 and NNCF INT8 on 128
+    calibration images, parity on 128 test images), shared by every integration test that benchmarks it (bench,
+    docker, deploy fleet, openvino): read it, never write into it (a test that tampers copies it first)."""
     import shutil
 
     from edgebench.export import export_all
 
     out = tmp_path_factory.mktemp("bench-artifacts")
     shutil.copy2(trained_model_dir / "model.keras", out / "model.keras")
-    export_all(out / "model.keras", formats=["onnx-fp32", "tflite-fp32"], data_source=cifar_source,
-               parity_images=128, log=None)
+    export_all(out / "model.keras", formats=["onnx-fp32", "tflite-fp32", "openvino-fp32", "openvino-int8"],
+               data_source=cifar_source, parity_images=128, calib_images=128, log=None)
     return out
 
 
@@ -95,3 +95,22 @@ def rig():
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def x86_cpu_image():
+    """The real x86-cpu image, built (and smoke-tested) once per session with the bundle the host's pip trusts,
+    exactly as `invoke build --target x86-cpu` picks it; shared by the docker, train-in-container and deploy
+    tests, which used to build it again each. It stays tagged edgebench:<version>-x86-cpu for reuse."""
+    import sys
+
+    from edgebench.docker import build as dbuild
+    from edgebench.docker import cabundle, targets
+    from edgebench.docker.client import api_client
+
+    base = targets.load("x86-cpu").base_image
+    try:
+        api_client().inspect_image(base)
+    except Exception:
+        pytest.fail(f"{base} is missing: run `bash .ci/docker-setup.sh` (debootstrap + docker import)")
+    return dbuild.build_image("x86-cpu", ca_bundle=cabundle.resolve(None), smoke_test=True, echo=sys.stderr)
