@@ -2,6 +2,10 @@
 its own empty store and its own unused bridge, reached only through its own sshd on a loopback port). Everything is
 started as our own processes and stopped by its pid (never by name); only 127.0.0.1 is used.
 
+A device can be a Jetson stand-in (`Rig(jetson=[i])`): an L4T R35.4.1 release file, an engine with a runtime named
+`nvidia` (runc under that name), nvpmodel's status and config, a tegrastats that prints jetson-stats' own Orin
+line, and jtop's socket (root:JTOP_GID, 0660), laid out as JetPack lays them out under the device's board root.
+
 Used by tests/integration/test_deploy_*.py (module fixtures) and tools/deploy-bench.
 """
 from __future__ import annotations
@@ -14,9 +18,34 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 SSHD = "/usr/sbin/sshd"
+RUNC = "/usr/sbin/runc"   # docker.io's runc: the stand-in engine's `nvidia` runtime
+
+# ---- the Jetson stand-in's board files: formats from JetPack 5.1.2 and from jetson-stats' own test data ----
+#: /etc/nv_tegra_release of L4T R35.4.1 (JetPack 5.1.2), which jetson-stats' get_nvidia_l4t() reads as 35.4.1
+L4T_R35_4_1 = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, "
+               "DATE: Tue Aug  1 19:57:35 UTC 2023")
+#: jetson-stats 4.2.12's tegrastats emulator line for an Orin run as root (its tests/tegrastats, "Jetson Orin
+#: (SUDO)"), its $RANDOM loads fixed: date, RAM, SWAP, 12 CPUs, GR3D/GR3D2, temperatures (-256C: no sensor), rails
+TEGRASTATS_ORIN = (
+    "01-03-2023 16:07:54 RAM 2257/30536MB (lfb 5392x4MB) SWAP 0/15268MB (cached 0MB) CPU [12%@729,3%@729,0%@729,"
+    "7%@729,1%@729,0%@729,5%@729,2%@729,0%@729,9%@729,4%@729,6%@729] EMC_FREQ 0%@204 GR3D_FREQ 37%@0 "
+    "GR3D2_FREQ 12%@0 NVJPG1 729 VIC_FREQ 115 APE 233 CV0@-256C CPU@41.437C Tboard@29C SOC2@39.062C "
+    "Tdiode@30.75C SOC0@39.031C CV1@-256C GPU@-256C tj@41.656C SOC1@38.937C CV2@-256C VDD_GPU_SOC 2390mW/2390mW "
+    "VDD_CPU_CV 796mW/796mW VIN_SYS_5V0 3522mW/3522mW NC 0mW/0mW VDDQ_VDD2_1V8AO 301mW/301mW NC 0mW/0mW")
+#: /etc/nvpmodel.conf's mode lines of an Orin Nano 8 GB on JetPack 5.1.2 (nvpmodel_p3767_0003.conf)
+NVPMODEL_CONF = ("< POWER_MODEL ID=0 NAME=15W >\nCPU_ONLINE CORE_0 1\n< POWER_MODEL ID=1 NAME=7W >\n"
+                 "CPU_ONLINE CORE_0 1\n< PM_CONFIG DEFAULT=0 >\n")
+#: tegrastats' command line as the kit runs it (`tegrastats --interval MS`): the stand-in prints the line above
+TEGRASTATS_SCRIPT = """#!/bin/sh
+ms=1000
+while [ $# -gt 0 ]; do case "$1" in --interval) ms=$2; shift;; esac; shift; done
+s="$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+while true; do echo '{line}'; sleep "$s"; done
+"""
+JTOP_GID = 4242   # the stand-in's `jtop` group (a real board's is a system gid chosen by jetson-stats' installer)
 DOCKERD = "/usr/sbin/dockerd"
 REGISTRY = "/usr/bin/docker-registry"
 
@@ -117,7 +146,8 @@ class Registry:
 class FakeDevice:
     """A second Docker engine (own data root, own unused bridge) behind its own sshd on 127.0.0.1:<port>."""
 
-    def __init__(self, name: str, base: Path, keys: Path, known_hosts: Path, l4t_line: str):
+    def __init__(self, name: str, base: Path, keys: Path, known_hosts: Path, l4t_line: str, jetson: bool = False):
+        self.jetson = jetson      # a Jetson stand-in: board files under base/board, a `nvidia` runtime
         self.name = name
         self.base = base          # short path: the engine's sockets live under it
         self.keys = keys          # the rig's user key pair: keys/id_ed25519(.pub)
@@ -134,12 +164,41 @@ class FakeDevice:
         return self.base / "docker.sock"
 
     @property
+    def board(self) -> Path:
+        """The stand-in's board root: JetPack's paths under it (the kit's board root, from the release file)."""
+        return self.base / "board"
+
+    @property
     def l4t_file(self) -> Path:
-        return self.base / "nv_tegra_release"
+        return self.board / "etc/nv_tegra_release" if self.jetson else self.base / "nv_tegra_release"
+
+    def set_power_mode(self, mode: int) -> None:
+        """/var/lib/nvpmodel/status as nvpmodel leaves it after `nvpmodel -m MODE`."""
+        (self.board / "var/lib/nvpmodel/status").write_text(f"pmode:{mode:04d} fmode:quiet\n")
+
+    def make_board(self) -> None:
+        """An Orin's board files where JetPack keeps them: nvpmodel's status and config, tegrastats, and jtop's
+        socket (a bound unix socket, root:JTOP_GID, mode 0660 as jetson-stats' service leaves it; no service)."""
+        import socket as socketlib
+
+        for d in ("etc", "var/lib/nvpmodel", "usr/bin", "run"):
+            (self.board / d).mkdir(parents=True, exist_ok=True)
+        (self.board / "etc/nvpmodel.conf").write_text(NVPMODEL_CONF)
+        self.set_power_mode(0)
+        tegrastats = self.board / "usr/bin/tegrastats"
+        tegrastats.write_text(TEGRASTATS_SCRIPT.replace("{line}", TEGRASTATS_ORIN))
+        tegrastats.chmod(0o755)
+        sock = self.board / "run/jtop.sock"
+        self._jtop = socketlib.socket(socketlib.AF_UNIX)
+        self._jtop.bind(str(sock))
+        os.chown(sock, 0, JTOP_GID)
+        sock.chmod(0o660)
 
     def start(self) -> "FakeDevice":
         for d in ("root", "exec"):
             (self.base / d).mkdir(parents=True, exist_ok=True)
+        if self.jetson:
+            self.make_board()
         self.l4t_file.write_text(self.l4t_line + "\n")
         self.start_dockerd()
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.base / "host_key")], check=True)
@@ -168,7 +227,8 @@ class FakeDevice:
         logf = open(self.base / "dockerd.log", "ab")
         subprocess.Popen([DOCKERD, "--data-root", str(self.base / "root"), "--exec-root", str(self.base / "exec"),
                           "-H", f"unix://{self.socket}", "--pidfile", str(self.base / "docker.pid"),
-                          f"--bridge={self.bridge}", "--iptables=false", "--ip6tables=false", "--ip-masq=false"],
+                          f"--bridge={self.bridge}", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+                          *([f"--add-runtime=nvidia={RUNC}"] if self.jetson else [])],
                          stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._engine_up, 60, f"dockerd of {self.name}", self.base / "dockerd.log")
 
@@ -215,6 +275,8 @@ class FakeDevice:
 
     def stop(self) -> None:
         self.stop_sshd()
+        if getattr(self, "_jtop", None) is not None:
+            self._jtop.close()
         pid = self.dockerd_pid()
         _stop_pid(pid, timeout=10)
         subprocess.run(["umount", "-R", str(self.base / "root")], capture_output=True)
@@ -225,7 +287,8 @@ class FakeDevice:
 class Rig:
     """Registry + N fake devices + a known_hosts and user key of its own."""
 
-    def __init__(self, devices: int = 2, l4t_lines: Optional[List[str]] = None):
+    def __init__(self, devices: int = 2, l4t_lines: Optional[List[str]] = None, jetson: Sequence[int] = ()):
+        """`jetson`: indexes of the devices that are Jetson stand-ins (FakeDevice(jetson=True))."""
         self.dir = Path(tempfile.mkdtemp(prefix="ebrig-", dir="/tmp"))
         self.keys = self.dir / "keys"
         self.keys.mkdir()
@@ -234,7 +297,8 @@ class Rig:
         lines = l4t_lines or ["# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64"] * devices
         self.devices: List[FakeDevice] = [
             FakeDevice(f"dev{i + 1}", Path(tempfile.mkdtemp(prefix=f"ebd{i + 1}", dir="/tmp")), self.keys,
-                       self.known_hosts, lines[i]) for i in range(devices)]
+                       self.known_hosts, L4T_R35_4_1 if i in jetson else lines[i], jetson=i in jetson)
+            for i in range(devices)]
         self.registry = Registry(self.dir / "registry")
         self.readonly_registry = Registry(self.dir / "registry-ro", readonly=True)
 
