@@ -89,9 +89,16 @@ def gpu_info() -> List[Dict[str, str]]:
 
 
 def jetson_info() -> Optional[Dict[str, object]]:
-    try:
-        rel = parse_nv_tegra_release(Path("/etc/nv_tegra_release").read_text())
-    except OSError:
+    from edgebench.machine import boardstate
+
+    # the image's own release (l4t-jetpack), else the host's as the Jetson launchers mount it
+    for release in (boardstate.RELEASE_FILE, boardstate.inside("l4t_release")):
+        try:
+            rel = parse_nv_tegra_release(Path(release).read_text())
+            break
+        except OSError:
+            continue
+    else:
         return None
     if rel is None:
         return None
