@@ -197,7 +197,7 @@ class RemoteLauncher(Launcher):
             paths["suite"] = f"{SUITE_DIR}/{suite.name}"
         return binds, paths, put
 
-    def _board(self, conn: Any) -> Tuple[Dict[str, Dict[str, str]], List[str]]:
+    def board_mounts(self, conn: Any) -> Tuple[Dict[str, Dict[str, str]], List[str]]:
         """A Jetson's board-state binds and groups (machine/boardstate.py, as the container launcher's), for the
         files the device says it has: the docker API cannot tell, and would create a missing bind source."""
         if self.target.gpu != "nvidia-runtime":
@@ -229,7 +229,7 @@ class RemoteLauncher(Launcher):
             env["HOME"] = "/tmp"
             if self.digest:
                 env[IMAGE_DIGEST_ENV] = self.digest
-            board_binds, groups = self._board(conn)
+            board_binds, groups = self.board_mounts(conn)
             binds.update(board_binds)
             host_config = api.create_host_config(binds=binds, network_mode="none", **gpu_host_config(self.target),
                                                  **({"group_add": groups} if groups else {}))
