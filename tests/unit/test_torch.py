@@ -36,7 +36,8 @@ def test_presets_and_suite_options_make_the_settings():
     fused = runtimes.get("torch-fused-compile-graph")("model.onnx", precision="bf16")
     assert fused.settings == dict(DEFAULTS, mode="compile-graph", channels_last=True, io="pinned", fuse="cudnn")
     pipe = runtimes.get("torch-fused-compile-pipe")("model.onnx", precision="fp16", benchmark_limit=None)
-    assert pipe.settings == dict(fused.settings, chunk=1024, inline_copies=64, benchmark_limit=None)
+    assert pipe.settings == dict(fused.settings, chunk=1024, inline_copies=64, benchmark_limit=None,
+                                 benchmark_limit_max_batch=64)
 
 
 def test_batches_are_planned_as_chunks_inline_or_whole():

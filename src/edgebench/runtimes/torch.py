@@ -40,6 +40,8 @@ extra.backend_versions.settings, with what was actually applied):
                    a call
     benchmark_limit  null (default: PyTorch's, 10) | N: how many cuDNN engine configurations the benchmark
                    (cudnn.benchmark, always on here) times per convolution shape; 0 times every one
+    benchmark_limit_max_batch  0 (default: every batch) | N: the captured modes apply benchmark_limit to batches
+                   of at most N only (where the engine choice is the latency); larger ones keep PyTorch's limit
 """
 from __future__ import annotations
 
@@ -58,10 +60,12 @@ IO_MODES = ("pageable", "pinned", "device")
 FUSE_MODES = ("none", "cudnn")
 DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
                             "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None,
-                            "fuse": "none", "chunk": 0, "inline_copies": 0, "benchmark_limit": None}
+                            "fuse": "none", "chunk": 0, "inline_copies": 0, "benchmark_limit": None,
+                            "benchmark_limit_max_batch": 0}
 CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES, "fuse": FUSE_MODES}
 FLAGS = ("tf32", "channels_last", "clean", "sync_check", "freeze")
-COUNTS = ("chunk", "inline_copies", "benchmark_limit")  # integers >= 0 (benchmark_limit may be null)
+COUNTS = ("chunk", "inline_copies", "benchmark_limit", "benchmark_limit_max_batch")  # integers >= 0
+# (benchmark_limit may be null)
 GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
 
 
@@ -209,6 +213,7 @@ class TorchFromOnnx(Runtime):
             module = module.to(memory_format=torch.channels_last)
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            self._default_limit = getattr(torch.backends.cudnn, "benchmark_limit", None)
             if s["benchmark_limit"] is not None:
                 torch.backends.cudnn.benchmark_limit = s["benchmark_limit"]
             self.applied["cudnn_benchmark_limit"] = getattr(torch.backends.cudnn, "benchmark_limit", None)
@@ -355,6 +360,15 @@ class TorchFromOnnx(Runtime):
         arr = pages[:nbytes].view(np.float32).reshape(shape)
         return arr, torch.from_numpy(arr)
 
+    def _limit_for(self, b: int) -> None:
+        """cuDNN's benchmark limit for the shapes a graph of batch `b` meets first (its warm-up picks the engines)."""
+        s, cudnn = self.settings, self.torch.backends.cudnn
+        if s["benchmark_limit"] is None or not s["benchmark_limit_max_batch"] or not hasattr(cudnn, "benchmark_limit"):
+            return
+        limit = s["benchmark_limit"] if b <= s["benchmark_limit_max_batch"] else self._default_limit
+        cudnn.benchmark_limit = limit
+        self.applied.setdefault("cudnn_benchmark_limit_by_batch", {})[str(b)] = limit
+
     def _warm(self, views) -> None:
         """Eager (or compiling) forwards on a side stream before a capture: cuDNN picks its algorithms and
         torch.compile compiles there, for every view a graph will read (so no view recompiles under capture)."""
@@ -378,6 +392,7 @@ class TorchFromOnnx(Runtime):
         host = (self._staging((b, *INPUT_SHAPE)), self._staging((b, self.n_classes))) if inline else None
         if host is not None and None in host:
             host, inline = None, False
+        self._limit_for(c)
         self._warm(views)
         static_out = torch.empty((b, self.n_classes), dtype=torch.float32, device=self.dev) if n > 1 else None
         graphs = []
@@ -517,10 +532,10 @@ class TorchFusedCompileComputeOnly(TorchFromOnnx):
 class TorchFusedCompilePipelined(TorchFromOnnx):
     """fused + compiled + captured, end to end from the host's array, with the copies arranged: batches of up to
     64 in one graph with their copies, large batches in chunks of 1,024 whose copies overlap the compute, every
-    cuDNN engine configuration timed (benchmark_limit 0)."""
+    cuDNN engine configuration timed for batches of up to 64 (benchmark_limit 0; larger ones keep PyTorch's)."""
     name = "torch-fused-compile-pipe"
     presets = {"mode": "compile-graph", "channels_last": True, "io": "pinned", "fuse": "cudnn", "chunk": 1024,
-               "inline_copies": 64, "benchmark_limit": 0}
+               "inline_copies": 64, "benchmark_limit": 0, "benchmark_limit_max_batch": 64}
 
 
 #: backend name -> "module:Class": the registry's entries for this module (runtimes/__init__.py)
