@@ -180,7 +180,34 @@ def highlights(view: DocView) -> List[str]:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not applicable (untrained model)."
     else:
         text = f"Fastest ({name}): {describe(*fastest)}; accuracy not measured."
-    return [text] + cpu_fastest(view)
+    return emulation_note(view) + [text] + cpu_fastest(view)
+
+
+#: what an x86 CPU lists (machine.fingerprint ISA_FLAGS) and an Arm one never does
+X86_ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f")
+ARM_ARCHES = ("aarch64", "arm64", "armv7l", "armv8l")
+
+
+def emulated_on(env: Any) -> Optional[List[str]]:
+    """The x86 flags of an Arm document's CPU (None: not emulated). Under qemu user-mode emulation the program
+    sees an Arm machine but reads the host's /proc/cpuinfo, so an Arm architecture with x86 flags means every
+    instruction was translated."""
+    arch = str(sub(env, "cpu", "arch") or "")
+    isa = sub(env, "cpu", "isa")
+    if arch not in ARM_ARCHES or not isinstance(isa, list):
+        return None
+    found = [f for f in isa if f in X86_ISA]
+    return found or None
+
+
+def emulation_note(view: DocView) -> List[str]:
+    """The first highlight of a document measured under emulation: its speeds say nothing about an Arm CPU."""
+    flags = emulated_on(view.environment)
+    if not flags:
+        return []
+    return [f"Emulated: these {sub(view.environment, 'cpu', 'arch')} results ran under user-mode emulation (qemu) "
+            f"on an x86 CPU ({sub(view.environment, 'cpu', 'model') or 'CPU'}: {', '.join(flags)}). Speeds and "
+            f"speed-ups here mean nothing about an Arm CPU; only top-1 and agreement with the reference count."]
 
 
 def cpu_fastest(view: DocView) -> List[str]:
