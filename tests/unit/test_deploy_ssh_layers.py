@@ -156,21 +156,72 @@ def test_real_registry_serves_v2_keeps_its_port_and_one_user_at_a_time(tmp_path)
         other.stop()
 
 
+@pytest.mark.skipif(not localregistry.os.access(localregistry.REGISTRY_BIN, localregistry.os.X_OK),
+                    reason="Debian's docker-registry is not installed")
+def test_rungs_are_prefixes_of_the_image_a_rung_per_size_step(tmp_path):
+    import hashlib
+    import json
+
+    def sha(b):
+        return "sha256:" + hashlib.sha256(b).hexdigest()
+
+    layers = [bytes([i]) * n for i, n in enumerate((300, 50, 60, 400, 10))]
+    with localregistry.LocalRegistry(tmp_path / "c") as reg:
+        name = "edgebench-deploy/x86-cpu"
+        for b in layers:
+            reg._put_blob(name, b)
+        config = {"architecture": "amd64", "os": "linux", "config": {"Labels": {"a": "b"}},
+                  "rootfs": {"type": "layers", "diff_ids": [f"sha256:{i:064x}" for i in range(5)]},
+                  "history": [{"created_by": "x"}] * 5}
+        cblob = json.dumps(config).encode()
+        reg._put_blob(name, cblob)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": localregistry.MANIFEST_V2,
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                                          "size": len(cblob), "digest": sha(cblob)},
+                               "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                           "size": len(b), "digest": sha(b)} for b in layers]}).encode()
+        reg._request("PUT", f"/v2/{name}/manifests/{sha(manifest)}", manifest, localregistry.MANIFEST_V2)
+        pushed = {"path": f"{name}@{sha(manifest)}", "digest": sha(manifest)}
+        paths = reg.rungs(pushed, every=100)
+        # a rung once 100 B more: after layer 1 (300 B), 3 (50 + 60), 4 (400); never the whole image
+        assert len(paths) == 3 and reg.rungs(pushed, every=100) == paths
+        for path, k in zip(paths, (1, 3, 4)):
+            digest = path.split("@")[1]
+            got = reg._get(f"/v2/{name}/manifests/{digest}", localregistry.MANIFEST_V2)
+            assert sha(got) == digest
+            m = json.loads(got)
+            assert [layer["digest"] for layer in m["layers"]] == [sha(b) for b in layers[:k]]
+            c = json.loads(reg._get(f"/v2/{name}/blobs/{m['config']['digest']}", "*/*"))
+            assert c["rootfs"]["diff_ids"] == config["rootfs"]["diff_ids"][:k] and "history" not in c
+            assert c["config"]["Labels"] == {"a": "b", localregistry.RUNG_LABEL: str(k)}
+        assert reg.rungs(pushed, every=10_000) == [], "an image smaller than one step gets no rung"
+
+
 class FakeApi:
     """The device's engine: images by id, pull events or an exception."""
 
     def __init__(self, images=(), pull=None):
-        self.images, self.pull_script, self.tags, self.pulled = set(images), pull, [], []
+        self.have, self.pull_script, self.tags, self.pulled = set(images), pull, [], []
+        self.rung_ids, self.removed = set(), []
 
     def inspect_image(self, ref):
         from docker.errors import ImageNotFound
 
-        if ref in self.images or ref.split("@")[0] in self.images:
+        if ref in self.have or ref.split("@")[0] in self.have:
             return {"Id": ID}
         raise ImageNotFound(ref)
 
     def tag(self, image, repository, tag):
         self.tags.append((image, repository, tag))
+
+    def images(self, filters=None):
+        assert filters == {"label": localregistry.RUNG_LABEL}
+        return [{"Id": i} for i in sorted(self.rung_ids)]
+
+    def remove_image(self, image, force=False):
+        assert force, "a rung has one reference per port it came through: removing it needs force"
+        self.rung_ids.discard(image)
+        self.removed.append(image)
 
     def pull(self, repo, tag, stream, decode):
         self.pulled.append(f"{repo}@{tag}")
@@ -187,8 +238,11 @@ DIGEST = "sha256:" + "d" * 64
 class FakeRegistry:
     port = 5999
 
-    def __init__(self, fail=None):
-        self.fail, self.calls = fail, 0
+    def __init__(self, fail=None, rungs=()):
+        self.fail, self.calls, self._rungs = fail, 0, list(rungs)
+
+    def rungs(self, pushed):
+        return list(self._rungs)
 
     def publish(self, api, image, name):
         self.calls += 1
@@ -251,7 +305,7 @@ def test_ssh_layers_cut_names_what_moved_and_what_a_rerun_sends():
     with pytest.raises(DeviceError) as e:
         transfer.ssh_layers(LOCAL, Conn(api, FakeTransport()), "d", "img", "t", FakeRegistry(), "x")
     r = e.value.reason
-    assert "transfer cut after 0 MB moved" in r and "nothing was tagged" in r and "layers it had before" in r
+    assert "transfer cut after 0 MB moved" in r and "nothing was tagged" in r and "keeps each partial image" in r
     assert "registry unreachable" not in r and api.tags == []
 
 
@@ -259,12 +313,17 @@ def test_ssh_layers_success_tags_only_the_verified_id():
     class Landing(FakeApi):
         def pull(self, repo, tag, stream, decode):
             yield from super().pull(repo, tag, stream, decode)
-            self.images.add(ID)
+            self.have.add(ID)
 
     api = Landing(pull=[{"status": "Downloading", "id": "l1", "progressDetail": {"total": 10}}])
-    res = transfer.ssh_layers(LOCAL, Conn(api, FakeTransport()), "d", "img", "edgebench:1-x", FakeRegistry(), "x")
+    api.rung_ids = {"sha256:old-rung", "sha256:rung1"}
+    reg = FakeRegistry(rungs=["edgebench-deploy/x@sha256:r1", "edgebench-deploy/x@sha256:r2"])
+    res = transfer.ssh_layers(LOCAL, Conn(api, FakeTransport()), "d", "img", "edgebench:1-x", reg, "x")
     assert (res.method, res.image_id, res.digest) == ("ssh-layers", ID, DIGEST)
-    assert api.tags == [(ID, "edgebench", "1-x")] and res.push["seconds"] == 0.1
+    assert api.tags == [(ID, "edgebench", "1-x")] and res.push["seconds"] == 0.1 and res.push["rungs"] == 2
+    at = "127.0.0.1:40123/edgebench-deploy/x@"
+    assert api.pulled == [at + "sha256:r1", at + "sha256:r2", at + DIGEST], "the rungs in order, then the image"
+    assert sorted(api.removed) == ["sha256:old-rung", "sha256:rung1"], "every partial image is removed after"
 
 
 def test_via_names_both_ssh_paths():

@@ -6,7 +6,6 @@ is an `Outcome` with status `failed`/`refused`, the step and the reason; the oth
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -148,6 +147,8 @@ def deploy(inv: Inventory, names: Any = None, *, image: Optional[str] = None, vi
             raise DeviceError(d.name, "image", f"{ref} is not on this machine (`invoke build --target "
                                                f"{d.target}`): {exc}") from exc
         pub.check_clean(local(), ref, deep=False)
+        if via == "ssh":   # pushed before the device's SSH session opens: a push of minutes would leave it idle
+            transfer.push_local(registry, local(), d.name, ref, d.target)
         return {"ref": ref, "id": info["Id"], "size": int(info["Size"])}
 
     def work(d: Device) -> Outcome:
@@ -172,23 +173,14 @@ def deploy(inv: Inventory, names: Any = None, *, image: Optional[str] = None, vi
             "method": res.method, "image_id": res.image_id, "tag": res.tag, "digest": res.digest,
             "seconds": round(res.seconds, 2), "bytes": res.bytes_moved, "mb_per_s": res.mb_per_s, "push": res.push})
 
-    reg_holder: Dict[str, Any] = {}
+    from edgebench.deploy.localregistry import LocalRegistry
 
-    def registry() -> Any:
-        """The local registry of `--via ssh`, started once for all devices (and only when one needs it)."""
-        from edgebench.deploy.localregistry import LocalRegistry
-
-        with reg_lock:
-            if "reg" not in reg_holder:
-                reg_holder["reg"] = LocalRegistry(registry_root).start()   # LocalRegistryError: each device says it
-            return reg_holder["reg"]
-
-    reg_lock = threading.Lock()
+    reg = LocalRegistry(registry_root)   # `--via ssh`: started on first use, once for all devices
+    registry = reg.ensure
     try:
         return for_each(devices, work, parallel)
     finally:
-        if "reg" in reg_holder:
-            reg_holder["reg"].stop()
+        reg.stop()
 
 
 def bench(inv: Inventory, request: Any, names: Any = None, *, results_dir: Path, parallel: bool = True,

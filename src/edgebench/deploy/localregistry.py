@@ -13,6 +13,8 @@ deploy waits for it. The store only grows: removing the folder is safe (the next
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -21,7 +23,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, List, Optional
 
 from edgebench.deploy.errors import DeployError
 
@@ -31,6 +33,11 @@ REGISTRY_BIN_ENV = "EDGEBENCH_REGISTRY_BIN"
 #: the repository in the local registry: <address>/edgebench-deploy/<target>
 REPO_PREFIX = "edgebench-deploy"
 PUSH_TAG = "deploy"
+#: a partial image ("rung") after every this many compressed layer bytes: what a cut transfer can keep
+RUNG_BYTES = 64 * 1000 * 1000
+#: marks a partial image, so the device's copies are found and removed once the whole image is there
+RUNG_LABEL = "io.edgebench.deploy-rung"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 START_TIMEOUT = 20.0
 
 
@@ -91,6 +98,8 @@ class LocalRegistry:
         self._lock_file: Optional[IO[str]] = None
         self._published: Dict[str, Dict[str, Any]] = {}
         self._mutex = threading.Lock()
+        self._start_lock = threading.Lock()
+        self.rung_bytes = RUNG_BYTES
 
     @property
     def address(self) -> str:
@@ -120,6 +129,11 @@ class LocalRegistry:
             self.proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=logf, stderr=subprocess.STDOUT)
         self._wait_up()
         return self
+
+    def ensure(self) -> "LocalRegistry":
+        """Started (once, thread-safe): what several devices deployed in parallel call."""
+        with self._start_lock:
+            return self if self.proc is not None else self.start()
 
     def _wait_up(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -166,6 +180,71 @@ class LocalRegistry:
             self._published[image_id] = out
             return out
 
+    def rungs(self, pushed: Dict[str, Any], every: Optional[int] = None) -> List[str]:
+        """Paths (like `pushed['path']`) of partial images of the pushed one: its first k layers, a rung after
+        every `every` compressed bytes. Pulled in order, each rung the device completes stays on it as an image,
+        so a cut loses at most the rung in progress (the engine drops the layers of a cut pull). Memoized."""
+        every = every or self.rung_bytes
+        key = f"rungs:{pushed['digest']}:{every}"
+        with self._mutex:
+            if key not in self._published:
+                self._published[key] = {"paths": self._make_rungs(pushed, every)}
+            return list(self._published[key]["paths"])
+
+    def _make_rungs(self, pushed: Dict[str, Any], every: int) -> List[str]:
+        name = pushed["path"].split("@", 1)[0]
+        manifest = json.loads(self._get(f"/v2/{name}/manifests/{pushed['digest']}", MANIFEST_V2))
+        layers = manifest.get("layers") or []
+        cuts, since = [], 0
+        for k, layer in enumerate(layers[:-1], start=1):
+            since += int(layer.get("size") or 0)
+            if since >= every:
+                cuts.append(k)
+                since = 0
+        if not cuts:
+            return []
+        config = json.loads(self._get(f"/v2/{name}/blobs/{manifest['config']['digest']}", "*/*"))
+        paths = []
+        for k in cuts:
+            labels = dict((config.get("config") or {}).get("Labels") or {}, **{RUNG_LABEL: str(k)})
+            part = dict(config, rootfs=dict(config["rootfs"], diff_ids=config["rootfs"]["diff_ids"][:k]),
+                        config=dict(config.get("config") or {}, Labels=labels))
+            part.pop("history", None)   # the engine checks layers against rootfs only; history would not match
+            blob = json.dumps(part, sort_keys=True, separators=(",", ":")).encode()
+            blob_digest = self._put_blob(name, blob)
+            body = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_V2,
+                               "config": dict(manifest["config"], size=len(blob), digest=blob_digest),
+                               "layers": layers[:k]}, separators=(",", ":")).encode()
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            self._request("PUT", f"/v2/{name}/manifests/{digest}", body, MANIFEST_V2)
+            paths.append(f"{name}@{digest}")
+        return paths
+
+    def _request(self, method: str, path: str, body: Optional[bytes] = None, ctype: str = "") -> Any:
+        url = path if path.startswith("http") else f"http://{self.address}{path}"
+        req = urllib.request.Request(url, data=body, method=method)
+        if ctype and body is not None:
+            req.add_header("Content-Type", ctype)
+        elif ctype:
+            req.add_header("Accept", ctype)
+        try:
+            return urllib.request.urlopen(req, timeout=60)
+        except OSError as exc:
+            raise LocalRegistryError(f"the local registry ({self.root}) answered {method} {path} with: {exc}") from exc
+
+    def _get(self, path: str, accept: str) -> bytes:
+        with self._request("GET", path, None, accept) as r:
+            return r.read()
+
+    def _put_blob(self, name: str, blob: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        with self._request("POST", f"/v2/{name}/blobs/uploads/", b"") as r:
+            location = r.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        with self._request("PUT", f"{location}{sep}digest={digest}", blob, "application/octet-stream"):
+            pass
+        return digest
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -186,4 +265,5 @@ class LocalRegistry:
         self.stop()
 
 
-__all__ = ["LocalRegistry", "LocalRegistryError", "default_root", "pick_port", "config_text", "REPO_PREFIX"]
+__all__ = ["LocalRegistry", "LocalRegistryError", "default_root", "pick_port", "config_text", "REPO_PREFIX",
+           "RUNG_BYTES", "RUNG_LABEL"]

@@ -75,9 +75,9 @@ PULL_FAILURES = (
      "the registry refused the credentials: `docker login <registry>` on this machine (the pull sends this "
      "machine's Docker credentials); nothing was moved"),
 )
-FORWARD_CUT_ADVICE = ("run deploy again: the engine dropped the layers of the cut pull (measured: the device's "
-                      "store was as before it), so the layers it lacked are sent again; layers it had before the "
-                      "pull are not, and the push into this machine's registry is not repeated")
+FORWARD_CUT_ADVICE = ("run deploy again: the engine drops the layers of a cut pull, but keeps each partial image "
+                      "(every ~64 MB of layers) that was complete, so the rerun sends only the layers from the "
+                      "one in progress on; the push into this machine's registry is not repeated")
 CUT_ADVICE = ("run deploy again: the engine kept nothing of the cut transfer (measured: the device's store was "
               "empty afterwards), so it moves the whole image again")
 
@@ -178,6 +178,19 @@ def stream(local_api: Any, api: Any, device: str, image: str, tag: str) -> Trans
     return TransferResult("ssh-stream", got, tag, time.monotonic() - started, data.bytes)
 
 
+def push_local(registry: Any, local_api: Any, device: str, image: str, name: str) -> Any:
+    """(registry, push, rung paths): `image` in the local registry (`registry`, or a function returning it started;
+    once per image: LocalRegistry remembers); DeviceError(step='local registry') when it cannot start or push."""
+    from edgebench.deploy.errors import DeployError
+
+    try:
+        registry = registry() if callable(registry) else registry
+        pushed = registry.publish(local_api, image, name)
+        return registry, pushed, registry.rungs(pushed)
+    except DeployError as exc:   # the local registry did not start or took no push
+        raise DeviceError(device, "local registry", str(exc)) from exc
+
+
 def ssh_layers(local_api: Any, conn: Any, device: str, image: str, tag: str, registry: Any,
                name: str) -> TransferResult:
     """`deploy --via ssh`: this machine's `image` pushed into the local registry (`registry`: a started
@@ -191,13 +204,7 @@ def ssh_layers(local_api: Any, conn: Any, device: str, image: str, tag: str, reg
     if device_image_id(conn.api, local_id) == local_id:
         finish(conn.api, device, local_id, local_id, tag)
         return TransferResult("present", local_id, tag, time.monotonic() - started, 0)
-    from edgebench.deploy.errors import DeployError
-
-    try:
-        registry = registry() if callable(registry) else registry
-        pushed = registry.publish(local_api, image, name)
-    except DeployError as exc:   # the local registry did not start or took no push
-        raise DeviceError(device, "local registry", str(exc)) from exc
+    registry, pushed, rungs = push_local(registry, local_api, device, image, name)
     fwd = ReverseForward(conn.transport, registry.port)
     try:
         fwd.open()
@@ -206,13 +213,48 @@ def ssh_layers(local_api: Any, conn: Any, device: str, image: str, tag: str, reg
                                              f"allow it (`AllowTcpForwarding yes`, or `remote`, in its sshd_config) "
                                              f"or deploy with --via ssh-stream (the whole image, no forward)") from exc
     with fwd:
-        ref = f"127.0.0.1:{fwd.port}/{pushed['path']}"
-        pull_events(conn.api, device, ref, cut_advice=FORWARD_CUT_ADVICE, moved=lambda: fwd.bytes_moved,
-                    advice=FORWARD_ADVICE)
+        try:
+            pull_ladder(conn.api, device, fwd, rungs + [pushed["path"]])
+        except DeviceError as exc:
+            if not fwd.errors:
+                raise
+            # the forward took the engine's connection but could not reach the registry here: the engine saw EOF
+            raise DeviceError(device, "pull", f"{exc.reason.split(': ', 1)[0]}: registry unreachable (the forward "
+                                              f"could not reach this machine's local registry: {fwd.errors[0]}); it "
+                                              f"stopped during the deploy (its log: {registry.log}): deploy again; "
+                                              f"nothing was tagged") from exc
     got = finish(conn.api, device, device_image_id(conn.api, local_id), local_id, tag)
+    drop_rungs(conn.api, got)
     return TransferResult("ssh-layers", got, tag, time.monotonic() - started, fwd.bytes_moved, pushed["digest"],
-                          push=pushed)
+                          push=dict(pushed, rungs=len(rungs)))
 
 
-__all__ = ["TransferResult", "pull_by_digest", "stream", "ssh_layers", "pull_events", "finish", "device_image_id",
-           "explain_pull"]
+def drop_rungs(api: Any, keep: str) -> int:
+    """Remove the partial images (label RUNG_LABEL) on the device, this and earlier deploys' (a rung left by a cut
+    of an older build): their layers stay with the images that use them. The number removed."""
+    from edgebench.deploy.localregistry import RUNG_LABEL
+
+    removed = 0
+    try:
+        ids = {img["Id"] for img in api.images(filters={"label": RUNG_LABEL})}
+    except Exception:  # noqa: BLE001 - cleanup only
+        return 0
+    for image_id in sorted(ids - {keep}):
+        try:
+            api.remove_image(image_id, force=True)   # one reference per forwarded port it was pulled through
+            removed += 1
+        except Exception:  # noqa: BLE001 - in use by a container, or already gone
+            pass
+    return removed
+
+
+def pull_ladder(api: Any, device: str, fwd: Any, paths: Any) -> None:
+    """Pull each path (repo@sha256:..., without the address) from the device's 127.0.0.1:<forwarded port>, in
+    order: the rungs (partial images, each kept once complete), then the image itself."""
+    for path in paths:
+        pull_events(api, device, f"127.0.0.1:{fwd.port}/{path}", cut_advice=FORWARD_CUT_ADVICE,
+                    moved=lambda: fwd.bytes_moved, advice=FORWARD_ADVICE)
+
+
+__all__ = ["TransferResult", "pull_by_digest", "stream", "ssh_layers", "pull_events", "pull_ladder", "drop_rungs",
+           "push_local", "finish", "device_image_id", "explain_pull"]
