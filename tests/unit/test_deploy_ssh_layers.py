@@ -281,7 +281,7 @@ def test_ssh_layers_local_registry_failure_is_its_own_step():
 
 @pytest.mark.parametrize("message,kind,advice", [
     ("Get http://127.0.0.1:40123/v2/: dial tcp 127.0.0.1:40123: connect: connection refused",
-     "registry unreachable", "through the SSH port forward"),
+     "registry unreachable", "the SSH port forward on the device"),
     ("manifest for 127.0.0.1:40123/edgebench-deploy/x@sha256:dd not found: manifest unknown",
      "digest not in the registry", "local registry lost the image"),
     ("unauthorized: authentication required", "credentials refused", "docker login"),
@@ -295,6 +295,29 @@ def test_ssh_layers_pull_failures_keep_their_own_words(message, kind, advice):
     assert api.pulled == [f"127.0.0.1:40123/edgebench-deploy/x@{DIGEST}"], "pulled from the device's own loopback"
     assert t.cancelled == [("127.0.0.1", 40123)], "the forward is closed after a failure too"
     assert api.tags == []
+
+
+def test_ssh_layers_local_registry_gone_is_unreachable_though_the_engine_saw_only_eof():
+    class Eof(FakeApi):
+        """The engine's view when sshd took its connection and the kit's side could not reach the registry."""
+
+        def pull(self, repo, tag, stream, decode):
+            dev = self.transport.connect()
+            assert dev.recv(1) == b""   # the forward closed it: what the engine reports as EOF
+            yield {"error": 'Get "http://127.0.0.1:40123/v2/": EOF'}
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    api, t = Eof(), FakeTransport()
+    api.transport = t
+    reg = FakeRegistry()
+    reg.port, reg.log = dead, "/c/registry.log"
+    with pytest.raises(DeviceError) as e:
+        transfer.ssh_layers(LOCAL, Conn(api, t), "d", "img", "t", reg, "x")
+    r = e.value.reason
+    assert "registry unreachable" in r and f"127.0.0.1:{dead}" in r and "/c/registry.log" in r, r
+    assert "the pull failed" not in r and api.tags == []
 
 
 def test_ssh_layers_cut_names_what_moved_and_what_a_rerun_sends():

@@ -84,9 +84,9 @@ CUT_ADVICE = ("run deploy again: the engine kept nothing of the cut transfer (me
 
 #: `deploy --via ssh`: the registry is this machine's, reached through the SSH forward
 FORWARD_ADVICE = {
-    "registry unreachable": "the device's engine did not reach this machine's local registry through the SSH "
-                            "port forward (is AllowTcpForwarding off in the device's sshd_config? `--via "
-                            "ssh-stream` needs no forward); nothing was moved",
+    "registry unreachable": "the device's engine did not reach the SSH port forward on the device's 127.0.0.1 "
+                            "(an engine in another network namespace than sshd, rootless Docker for one, does not "
+                            "see it; `--via ssh-stream` needs no forward); nothing was moved",
     "digest not in the registry": "this machine's local registry lost the image (its store was removed while "
                                   "deploying?): deploy again, which pushes it again; nothing was moved",
 }
