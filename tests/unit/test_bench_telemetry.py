@@ -40,7 +40,8 @@ def test_sampler_sees_a_busy_thread():
 
 
 def test_nv_tegra_release():
-    text = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n"
+    text = ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, "
+            "DATE: Tue Aug  1 19:57:35 UTC 2023\n")
     assert fingerprint.parse_nv_tegra_release(text)["l4t"] == "R35.4.1"
     assert fingerprint.parse_nv_tegra_release(text)["jetpack"] == "5.1.2"
     assert fingerprint.parse_nv_tegra_release("garbage") is None
