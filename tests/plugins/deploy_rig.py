@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 SSHD = "/usr/sbin/sshd"
-RUNC = "/usr/sbin/runc"   # docker.io's runc: the stand-in engine's `nvidia` runtime
+RUNC = "/usr/sbin/runc"   # docker.io's runc: the stand-in engine's `nvidia` runtime runs it
 
 # ---- the Jetson stand-in's board files: formats from JetPack 5.1.2 and from jetson-stats' own test data ----
 #: /etc/nv_tegra_release of L4T R35.4.1 (JetPack 5.1.2), which jetson-stats' get_nvidia_l4t() reads as 35.4.1
@@ -228,9 +228,23 @@ class FakeDevice:
         subprocess.Popen([DOCKERD, "--data-root", str(self.base / "root"), "--exec-root", str(self.base / "exec"),
                           "-H", f"unix://{self.socket}", "--pidfile", str(self.base / "docker.pid"),
                           f"--bridge={self.bridge}", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-                          *([f"--add-runtime=nvidia={RUNC}"] if self.jetson else [])],
+                          *([f"--add-runtime=nvidia={self.nvidia_runtime()}"] if self.jetson else [])],
                          stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self._engine_up, 60, f"dockerd of {self.name}", self.base / "dockerd.log")
+
+    def nvidia_runtime(self) -> Path:
+        """The `nvidia` runtime: runc behind a wrapper that logs each call (JetPack's nvidia-container-runtime
+        is such a wrapper too), so a test can tell that a container went through the runtime named `nvidia`."""
+        wrapper = self.base / "nvidia-runtime"
+        if not wrapper.exists():
+            wrapper.write_text(f'#!/bin/sh\necho "$*" >> {self.base / "nvidia-runtime.log"}\nexec {RUNC} "$@"\n')
+            wrapper.chmod(0o755)
+        return wrapper
+
+    def runtime_calls(self) -> List[str]:
+        """Each call of the `nvidia` runtime so far (its argument list)."""
+        log = self.base / "nvidia-runtime.log"
+        return log.read_text().splitlines() if log.exists() else []
 
     def _engine_up(self) -> bool:
         return subprocess.run(["docker", "-H", f"unix://{self.socket}", "version"], capture_output=True).returncode == 0
