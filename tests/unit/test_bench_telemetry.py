@@ -66,3 +66,27 @@ def test_floor_cpu_and_gpu():
     assert g["peak_gflops"] == 10240.0 and g["bandwidth_gbs"] == 68.0
     assert g["floor_ms_per_image"] == max(g["compute_floor_ms_per_image"], g["memory_floor_ms_per_image"])
     assert floor.floor_for({"gpus": [{"name": "Unknown GPU"}]}, "gpu", "fp32", None, 1e9, None, 1, None) is None
+
+
+def test_sampler_reads_the_rigs_tegrastats_stand_in(tmp_path):
+    """The deploy rig's tegrastats stand-in (jetson-stats' Orin line) run as the Sampler runs tegrastats."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    import deploy_rig
+
+    exe = tmp_path / "tegrastats"
+    exe.write_text(deploy_rig.TEGRASTATS_SCRIPT.replace("{line}", deploy_rig.TEGRASTATS_ORIN))
+    exe.chmod(0o755)
+    with Sampler(interval=0.1, tegrastats=str(exe)) as s:
+        deadline = time.monotonic() + 10
+        while s.tegrastats_lines < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    summary = s.summary(images=10)
+    assert summary["tegrastats"]["path"] == str(exe) and summary["tegrastats"]["lines"] >= 3
+    assert summary["rails_w_mean"]["VDD_GPU_SOC"] == 2.39 and summary["gpu_util_mean"] == 37
+    assert summary["clocks"]["cpu_mhz"]["max"] == 729
+    with Sampler(interval=0.1, tegrastats="") as none:
+        pass
+    assert none.summary()["tegrastats"] is None

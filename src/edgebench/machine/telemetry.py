@@ -73,6 +73,7 @@ class Sampler:
         self.cpu_mhz: List[float] = []
         self.gpu_mhz: List[float] = []
         self.temp_max_c: List[float] = []
+        self.tegrastats_lines = 0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._tegra: Optional[subprocess.Popen] = None
@@ -136,6 +137,7 @@ class Sampler:
     def _read_tegrastats(self) -> None:
         for line in self._tegra.stdout:  # type: ignore[union-attr]
             parsed = parse_tegrastats(line)
+            self.tegrastats_lines += 1
             for rail, mw in parsed["rails_mw"].items():  # type: ignore[union-attr]
                 self.rails.setdefault(rail, []).append(mw / 1000.0)
             if "gpu_util" in parsed:
@@ -195,6 +197,8 @@ class Sampler:
             "power_source": None,
             "energy_j_per_image": None,
             "rails_w_mean": {k: mean(v) for k, v in self.rails.items()} or None,
+            # where the Jetson figures (rails, GPU load, clocks) of this row came from: tegrastats, or nothing
+            "tegrastats": {"path": self.tegrastats, "lines": self.tegrastats_lines} if self.tegrastats else None,
         }
         if self.cpu_mhz or self.gpu_mhz or self.temp_max_c:
             out["clocks"] = throttle_summary(self.cpu_mhz, self.gpu_mhz, self.temp_max_c)
