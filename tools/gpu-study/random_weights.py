@@ -47,7 +47,7 @@ def fill(src: str, dst: str, seed: int = 0) -> int:
         dims = list(t.dims)
         if len(dims) >= 2:
             fan_in = int(np.prod(dims[1:])) if len(dims) > 2 else dims[0]
-            data = rng.standard_normal(dims).astype(np.float32) / np.sqrt(max(fan_in, 1))
+            data = (rng.standard_normal(dims) / np.sqrt(max(fan_in, 1))).astype(np.float32)
         else:
             data = rng.uniform(0.5, 1.5, dims).astype(np.float32)
         t.CopyFrom(numpy_helper.from_array(data, t.name))
