@@ -210,8 +210,9 @@ def devices(c, inventory=None, devices="all", json=False):
                  config_value=_opt(c, "inventory", None))
 
 
-@task(help=dict(inventory=FLEET_HELP["inventory"], target="container target to publish", registry="host:port/repo (default: the "
-                "inventory's)", image="local image (default edgebench:<version>-<target>)",
+@task(help=dict(inventory=FLEET_HELP["inventory"], target="container target to publish",
+                registry="host:port/repo (default: the inventory's)",
+                image="local image (default edgebench:<version>-<target>)",
                 lock="lock file (default images.lock.json)"))
 def publish(c, target="x86-cpu", inventory=None, registry=None, image=None, lock=None):
     """Push a built image to the registry by digest and record it in images.lock.json."""
@@ -277,7 +278,8 @@ def bench(c, target=None, run=None, suite=None, device=None, data=None, test_lim
     target = _opt(c, "target", target)
     device = _opt(c, "device", device)
     artifacts = _run_dir(c, run)
-    fleet_out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}.json"  # -> <stem>-<device>.json
+    # -> <stem>-<device>.json
+    fleet_out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}.json"
     out = Path(out) if out else ROOT / _opt(c, "results", None) / f"{artifacts.name}-{device}-{target}.json"
     try:
         request = BenchRequest(artifacts=str(artifacts), out=str(out), suite=_opt(c, "suite", suite),

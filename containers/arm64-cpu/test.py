@@ -11,11 +11,14 @@ import platform  # noqa: E402
 assert platform.machine() == "aarch64", platform.machine()
 
 import numpy  # noqa: E402
+import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
 import openvino  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402  (ONNX export inside the image)
 
-found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__,
+found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__, "tf2onnx": tf2onnx.__version__,
+         "onnx": onnx.__version__,
          "openvino": openvino.__version__.split("-")[0]}
 if "CPU" not in openvino.Core().available_devices:
     errors.append("OpenVINO sees no CPU device")

@@ -8,11 +8,14 @@ errors = []
 assert sys.version_info[:2] == (3, 11), sys.version
 
 import numpy  # noqa: E402
+import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
 import openvino  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402  (ONNX export inside the image)
 
-found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__,
+found = {"tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__, "tf2onnx": tf2onnx.__version__,
+         "onnx": onnx.__version__,
          "openvino": openvino.__version__.split("-")[0]}
 if "CPU" not in openvino.Core().available_devices:
     errors.append("OpenVINO sees no CPU device")

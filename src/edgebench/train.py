@@ -7,6 +7,7 @@ last completed epoch.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -50,7 +51,10 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0 (got {self.learning_rate})")
 
 
+@functools.lru_cache(maxsize=None)
 def _warmup_cosine_class():
+    """The schedule class, made (and registered with Keras) once per process: Keras refuses a second
+    registration of the same name, so a second train() in one process would fail."""
     import tensorflow as tf
 
     @tf.keras.utils.register_keras_serializable(package="edgebench")

@@ -154,16 +154,27 @@ def _first_group_done(out):
 
 
 def test_resume_keeps_completed_groups(artifacts, cifar_source, tmp_path):
-    """A first run measured only some backends (--only); --resume with the same request measures the rest."""
+    """A run cut after its first group (as an interruption leaves it: that group's rows, complete false);
+    --resume with the same request keeps those rows as measured and measures the rest; a resume with another
+    --only is refused, since it would write complete: true with a backend's rows missing (issue 20)."""
+    import json
+
+    from edgebench.bench.errors import BenchError
+
     out = tmp_path / "res.json"
     suite = _suite(tmp_path, [{"backend": "onnxruntime", "scenarios": ["latency"]},
                               {"backend": "tflite", "scenarios": ["latency"]}], name="b", test_images=64)
-    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source,
-                           only=["onnxruntime"]), log=lambda m: None)
+    request = dict(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source)
+    run_bench(BenchRequest(**request), log=lambda m: None)
+    doc = json.loads(out.read_text())
+    doc["rows"] = [r for r in doc["rows"] if r["backend"] == "onnxruntime"]
+    doc["complete"] = False
+    out.write_text(json.dumps(doc))
     before = results.load(out)["rows"]
+    with pytest.raises(BenchError, match="--only differs"):
+        run_bench(BenchRequest(**request, resume=True, only=["tflite"]), log=lambda m: None)
     logs = []
-    run_bench(BenchRequest(artifacts=str(artifacts), out=str(out), suite=suite, data=cifar_source, resume=True),
-              log=logs.append)
+    run_bench(BenchRequest(**request, resume=True), log=logs.append)
     after = results.load(out)
     assert after["complete"] and after["rows"][0] == before[0]  # kept as measured, not measured again
     assert [r["backend"] for r in after["rows"]] == ["onnxruntime", "tflite"]

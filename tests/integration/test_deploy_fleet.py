@@ -17,7 +17,6 @@ from edgebench.deploy import fleet, inventory, publish, reproduce
 
 pytestmark = [pytest.mark.deploy, pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 SUITE = """\
 name: deploy-check
 threads: [2]
@@ -39,12 +38,9 @@ def api():
 
 
 @pytest.fixture(scope="module")
-def image(api):
-    """The real x86-cpu image (built, cached, like the docker tests), under a private tag for this module."""
-    from edgebench.docker.build import build_image
-
-    res = build_image("x86-cpu", ca_bundle=HOST_CA if HOST_CA.is_file() else None, smoke_test=False, echo=None)
-    api.tag(res.image_id, "edgebench-test/deploy-fleet", "x86-cpu")
+def image(api, x86_cpu_image):
+    """The session's one x86-cpu image (tests/integration/conftest.py), under a private tag for this module."""
+    api.tag(x86_cpu_image.image_id, "edgebench-test/deploy-fleet", "x86-cpu")
     yield "edgebench-test/deploy-fleet:x86-cpu"
     api.remove_image("edgebench-test/deploy-fleet:x86-cpu", noprune=True)
 

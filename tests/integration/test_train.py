@@ -53,3 +53,14 @@ def test_resume_after_kill(tmp_path, cifar_source):
     res = subprocess.run(cmd + ["--lr", "0.1"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode != 0 and "another configuration" in res.stderr
+
+
+def test_two_trainings_in_one_process(tmp_path, cifar_source):
+    """train() twice in one process: the learning-rate schedule is registered with Keras once, not per call
+    (Keras refuses a second registration of the same name: 'WarmupCosine already registered')."""
+    from edgebench.train import TrainConfig, train
+
+    for i in range(2):
+        cfg = TrainConfig(model="resnet18-half", epochs=1, batch_size=32, train_limit=64, test_limit=32)
+        train(cfg, str(tmp_path / f"run{i}"), data_source=cifar_source, progress=False)
+        assert (tmp_path / f"run{i}" / "model.keras").exists()
