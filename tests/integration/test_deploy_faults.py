@@ -197,7 +197,7 @@ def test_stream_cut_midway_tags_nothing_and_deploy_again_finishes(rig, tiny, loc
     assert dev.docker("image", "inspect", TAG).returncode != 0, "a cut transfer must leave no tag"
     want = local_api.inspect_image(tiny)["Id"]
     assert dev.docker("image", "inspect", want).returncode != 0, "no half-loaded image"
-    outs = fleet.deploy(inv, image=tiny, via="ssh")
+    outs = fleet.deploy(inv, image=tiny, via="ssh-stream")
     assert outs[0].status == "ok" and outs[0].details["image_id"] == want, fleet.summary(outs, "deploy")
 
 

@@ -59,7 +59,7 @@ def fleet_setup(rig, image, api, tmp_path_factory):
     lock = work / "images.lock.json"
     pub = publish.publish("x86-cpu", inv.registry, image=image, api=api, lock=lock)
     reg = fleet.deploy(inv, "dev1", via="registry", lock=lock)[0]
-    ssh = fleet.deploy(inv, "dev2", via="ssh", image=image, lock=lock)[0]
+    ssh = fleet.deploy(inv, "dev2", via="ssh-stream", image=image, lock=lock)[0]
     yield {"inv": inv, "lock": lock, "pub": pub, "reg": reg, "ssh": ssh, "work": work}
     for ref in (f"{pub.entry.repo}:{pub.entry.kit_version}-x86-cpu", pub.entry.ref):  # the pushed tag and digest
         try:  # removing the last tag of a repo drops its digest too
