@@ -1,15 +1,20 @@
-"""Put an image on a device: pulled from the registry by digest, or streamed from this machine's engine.
+"""Put an image on a device: pulled from the registry by digest, its layers over SSH, or streamed whole.
 
 - `pull_by_digest`: the device's engine pulls `repo@sha256:...` (layers it already has are not moved).
-- `stream`: `docker save` of the image *id* on this machine, chunk by chunk into the device's `docker load`
-  over the SSH connection; no file on either side.
+- `ssh_layers` (`deploy --via ssh`): this machine's engine pushes the image into a local registry
+  (`deploy/localregistry.py`); the device's engine pulls it by digest from its own 127.0.0.1, forwarded over the
+  device's SSH connection (`deploy/tunnel.py`), so only layers it lacks cross. Partial images ("rungs") are pulled
+  first, so a cut keeps every complete rung.
+- `stream` (`--via ssh-stream`): `docker save` of the image *id* on this machine, chunk by chunk into the device's
+  `docker load` over the SSH connection; no file on either side.
 
-Either way the image is checked (its id must equal the expected one) before the kit's usual tag
+Every way the image is checked (its id must equal the expected one) before the kit's usual tag
 (`edgebench:<version>-<target>`) is set on the device, so a transfer cut midway leaves nothing tagged.
-What a cut keeps (measured on the deploy rig, Docker 20.10 / 24): nothing. After a pull cut midway, and after
-a `docker load` cut midway, the device's store was empty again, so the next deploy moves the whole image.
-Each failure says which of these happened (`explain_pull`): the registry unreachable, the digest not in the
-registry, the registry refusing the credentials, or the transfer cut; each with its own advice.
+What a cut keeps (measured on the deploy rig, Docker 20.10 / 24): nothing of the cut pull or load. After a pull
+cut midway, and after a `docker load` cut midway, the device's store was empty again; a `--via ssh` pull cut
+midway dropped the layers that had arrived in it, but its complete rungs stayed. Each failure says which of these
+happened (`explain_pull`): the registry unreachable, the digest not in the registry, the registry refusing the
+credentials, or the transfer cut; each with its own advice.
 """
 from __future__ import annotations
 
