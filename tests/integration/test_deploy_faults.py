@@ -131,7 +131,7 @@ def test_wrong_l4t_wrong_arch_and_full_disk_are_refused(rig, published, tmp_path
     r36.write_text("# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: aarch64\n")
     entries = [dict(rig.entry(d1), name="jp6", target="jetson-jp512", l4t_release_file=str(r36)),
                dict(rig.entry(d2), name="x86asjetson", target="jetson-jp512"),
-               dict(rig.entry(d1), name="full", reserve_gb=10 ** 6),
+               dict(rig.entry(d1), name="full", reserve_gb=10 ** 5),  # the inventory's bound
                rig.entry(d2)]
     _clean_device(d1)  # an image already on the device needs no space: make it need some
     outs = {o.device: o for o in fleet.deploy(_inv(rig, tmp_path, entries), lock=lock)}
