@@ -157,7 +157,7 @@ def _deploy(inv: Any, p: Plan, names: Any, lock: Optional[Path], parallel: bool)
 
     if p.image_ref:
         deployed = fleet.deploy(inv, names, image=p.image_ref, via="registry", lock=lock, parallel=parallel)
-    else:  # streamed earlier: the same image id must be on this machine to stream it again
+    else:  # deployed over SSH earlier: the same image id must be on this machine to send it again (layers)
         deployed = fleet.deploy(inv, names, image=p.image_id, via="ssh", lock=lock, parallel=parallel)
     for o in deployed:
         if o.status == "ok" and o.details.get("image_id") != p.image_id:
