@@ -154,9 +154,11 @@ class OpenVINOInt8Exporter(Exporter):
             raise ExportError(self.artifact_name(), f"{exc.name or exc} is not installed (pip install nncf: "
                                                     f"see requirements/host.txt)") from exc
         except Exception as exc:
-            raise ExportError(self.artifact_name(), f"NNCF quantization or its OpenVINO conversion failed: {type(exc).__name__}: {exc}") from exc
-        applied = [f"nncf.quantize of {src.name} (ONNX backend, target CPU, preset {self.options['preset']}, fast_bias_correction "
-                   f"{self.options['fast_bias_correction']}) on {len(images)} CIFAR-10 training images",
+            raise ExportError(self.artifact_name(), f"NNCF quantization or its OpenVINO conversion failed: "
+                                                    f"{type(exc).__name__}: {exc}") from exc
+        applied = [f"nncf.quantize of {src.name} (ONNX backend, target CPU, preset {self.options['preset']}, "
+                   f"fast_bias_correction {self.options['fast_bias_correction']}) on {len(images)} CIFAR-10 "
+                   f"training images",
                    "openvino.convert_model of the QDQ graph"]
         if folded:
             applied.insert(0, f"folded {folded} BatchNormalization into Conv")
