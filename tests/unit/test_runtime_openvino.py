@@ -119,3 +119,40 @@ def test_float_layers_are_the_first_and_last_conv_or_matmul():
     assert ov_export.float_layer_names(model, "first") == ["c0"]
     assert ov_export.float_layer_names(model, "last") == ["mm"]
     assert ov_export.float_layer_names(model, "none") == []
+
+
+class _Request:
+    """An infer request that logs start/wait and returns its input's first pixel as the logits."""
+
+    def __init__(self, log, i):
+        self.log, self.i, self.x = log, i, None
+
+    def start_async(self, inputs):
+        self.log.append(("start", self.i))
+        self.x = inputs[0]
+
+    def wait(self):
+        self.log.append(("wait", self.i))
+
+    def get_output_tensor(self, index):
+        return types.SimpleNamespace(data=self.x[:, 0, 0, :1].repeat(10, axis=1))
+
+
+def test_throughput_starts_every_request_before_waiting_and_keeps_the_order(tmp_path):
+    """No AsyncInferQueue callback (it deadlocked the child at close, see OpenVINOThroughput): plain requests."""
+    import numpy as np
+
+    log = []
+    thr = runtimes.open("openvino-throughput", str(tmp_path), precision="fp32", threads=2)
+    ids = iter(range(3))
+    thr.compiled = types.SimpleNamespace(get_property=lambda key: 3,
+                                         create_infer_request=lambda: _Request(log, next(ids)))
+    thr._start()
+    assert thr.settings["requests"] == 3
+    x = np.arange(7, dtype=np.float32)[:, None, None, None] * np.ones((7, 2, 2, 3), np.float32)
+    y = thr._infer_impl(x)
+    assert log == [("start", 0), ("start", 1), ("start", 2), ("wait", 0), ("wait", 1), ("wait", 2)]
+    assert y.shape == (7, 10) and list(y[:, 0]) == list(range(7))
+    log.clear()
+    thr._close_impl()
+    assert log == [("wait", 0), ("wait", 1), ("wait", 2)] and not hasattr(thr, "compiled")

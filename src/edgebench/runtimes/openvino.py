@@ -4,7 +4,7 @@ Two backends, one per way of running a batch, so the row's backend name says whi
 
     openvino             PERFORMANCE_HINT LATENCY, one synchronous infer request per batch
     openvino-throughput  PERFORMANCE_HINT THROUGHPUT, the batch split over OpenVINO's optimal number of
-                         async infer requests (AsyncInferQueue), one stream each
+                         infer requests started together (start_async, then wait), one stream each
 
 Precisions: fp32 and bf16/fp16 read the FP32 IR and set INFERENCE_PRECISION_HINT (f32, bf16, f16); bf16 and
 fp16 run only where the CPU offers them (OpenVINO's OPTIMIZATION_CAPABILITIES), else the row is skipped with
@@ -143,7 +143,7 @@ class OpenVINO(Runtime):
         return np.array(self.request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
     def _close_impl(self) -> None:
-        for attr in ("request", "queue", "compiled"):
+        for attr in ("request", "requests", "compiled"):
             if hasattr(self, attr):
                 delattr(self, attr)
 
@@ -154,32 +154,38 @@ class OpenVINO(Runtime):
 
 
 class OpenVINOThroughput(OpenVINO):
-    """THROUGHPUT hint: a batch is split over the compiled model's optimal number of async requests."""
+    """THROUGHPUT hint: a batch is split over the compiled model's optimal number of infer requests, all started
+    (start_async) before any is waited for.
+
+    Plain requests, not an AsyncInferQueue with a Python callback: the callback runs on OpenVINO's stream threads
+    and takes the GIL, and freeing the compiled model (which joins those threads) while holding the GIL then
+    deadlocked a child here (openvino 2026.4, THROUGHPUT, bf16, 1 thread: the stream thread waiting for the GIL in
+    ~CPUStreamsExecutor)."""
 
     name = "openvino-throughput"
     mode = "throughput"
 
     def _start(self) -> None:
-        import openvino as ov
-
         self.n_requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self.queue = ov.AsyncInferQueue(self.compiled, self.n_requests)
-        self._outputs: Dict[int, np.ndarray] = {}
-        self.queue.set_callback(self._done)
+        self.requests = [self.compiled.create_infer_request() for _ in range(self.n_requests)]
         self.settings["requests"] = self.n_requests
-
-    def _done(self, request, index: int) -> None:
-        self._outputs[index] = np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         parts = split_batch(len(x), self.n_requests)
-        self._outputs = {}
-        for i, part in enumerate(parts):
-            self.queue.start_async({0: np.ascontiguousarray(x[part])}, i)
-        self.queue.wait_all()
-        if len(self._outputs) != len(parts):
-            raise RuntimeError(f"{self.name}: {len(parts)} requests started, {len(self._outputs)} returned")
-        return np.concatenate([self._outputs[i] for i in range(len(parts))])
+        started = list(zip(self.requests, parts))
+        for request, part in started:
+            request.start_async({0: np.ascontiguousarray(x[part])})
+        outputs = []
+        for request, _ in started:
+            request.wait()
+            outputs.append(np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True))
+        return np.concatenate(outputs)
+
+    def _close_impl(self) -> None:
+        for request in getattr(self, "requests", []):
+            request.wait()
+        self.requests = []
+        super()._close_impl()
 
 
 def _read(compiled, key: str) -> Any:
