@@ -9,6 +9,19 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE, NUM_CLASSES
+from edgebench.errors import EdgebenchError
+
+
+class ModelsError(EdgebenchError):
+    """The model zoo's root: a model name or record it does not have."""
+
+
+class UnknownModelError(ModelsError, KeyError):
+    """A model name the zoo does not register: a KeyError too."""
+
+
+class ModelRecordError(ModelsError, ValueError):
+    """A registered model that lacks what was asked of it (an architecture record): a ValueError too."""
 
 # Per-channel mean and std of the CIFAR-10 training set, in 0..255 units.
 CIFAR10_MEAN = (125.307, 122.950, 113.865)
@@ -45,7 +58,7 @@ def get(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(available())}") from None
+        raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(available())}") from None
 
 
 def build(name: str, num_classes: int = NUM_CLASSES):
@@ -138,7 +151,7 @@ def complexity(name: str, num_classes: int = NUM_CLASSES) -> Dict[str, int]:
     against a real build of every registered model."""
     spec = get(name)
     if spec.blocks is None:
-        raise ValueError(f"model {name!r} has no architecture record; build it and use count_flops")
+        raise ModelRecordError(f"model {name!r} has no architecture record; build it and use count_flops")
     side, c = INPUT_SHAPE[0], spec.widths[0]
     side, macs, params = _conv(side, 7 if spec.stem == "imagenet" else 3, INPUT_SHAPE[2], c,
                                2 if spec.stem == "imagenet" else 1)

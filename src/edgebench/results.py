@@ -106,6 +106,15 @@ class ResultsError(EdgebenchError, ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class RowError(ResultsError):
+    """A row built with a status or field the schema does not have (no file yet to name)."""
+
+    def __init__(self, reason: str):
+        EdgebenchError.__init__(self, reason)
+        self.path = None
+        self.reason = reason
+
+
 def row_id(backend: str, precision: str, threads: Optional[int], batch_size: int, scenario: str) -> str:
     t = "tdef" if threads is None else f"t{threads}"
     return f"{backend}-{precision}-{t}-b{batch_size}-{scenario}"
@@ -238,14 +247,14 @@ def upgrade(doc: Dict[str, Any], version: int) -> Dict[str, Any]:
 def new_row(backend: str, precision: str, threads: Optional[int], batch_size: int, scenario: str,
             status: str = "ok", reason: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
     if status not in STATUSES:
-        raise ValueError(f"row status must be one of {STATUSES}, not {status!r}")
+        raise RowError(f"row status must be one of {STATUSES}, not {status!r}")
     row: Dict[str, Any] = {k: None for k in ROW_KEYS}
     row.update(id=row_id(backend, precision, threads, batch_size, scenario), backend=backend,
                precision=precision, threads=threads, batch_size=batch_size, scenario=scenario,
                status=status, reason=reason, warnings=[])
     unknown = set(fields) - set(ROW_KEYS)
     if unknown:
-        raise ValueError(f"unknown row fields: {sorted(unknown)}")
+        raise RowError(f"unknown row fields: {sorted(unknown)}")
     row.update(fields)
     return row
 

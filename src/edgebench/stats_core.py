@@ -8,16 +8,22 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence, Tuple
 
+from edgebench.errors import EdgebenchError
+
 #: resamples of a bootstrap: 25 in each tail of a 95% interval of a median ratio
 BOOTSTRAP_RESAMPLES = 1000
 #: the two-sided level of every interval the kit reports
 CONFIDENCE = 0.95
 
 
+class StatsError(EdgebenchError, ValueError):
+    """Values a statistic cannot be computed from (none, too few, not positive): a ValueError too."""
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default method) of already sorted values, q in 0..100."""
     if not sorted_values:
-        raise ValueError("percentile of no values")
+        raise StatsError("percentile of no values")
     pos = (len(sorted_values) - 1) * q / 100.0
     lo = int(math.floor(pos))
     hi = min(lo + 1, len(sorted_values) - 1)
@@ -36,11 +42,11 @@ def bootstrap_ratio_of_medians(a: Sequence[float], b: Sequence[float], resamples
     import numpy as np
 
     if len(a) < 2 or len(b) < 2:
-        raise ValueError("a bootstrap needs at least two values on each side")
+        raise StatsError("a bootstrap needs at least two values on each side")
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ma, mb = float(np.median(xa)), float(np.median(xb))
     if ma <= 0 or mb <= 0:
-        raise ValueError("medians must be positive")
+        raise StatsError("medians must be positive")
     rng = np.random.RandomState(seed)
     da = np.median(xa[rng.randint(0, len(xa), (resamples, len(xa)))], axis=1)
     db = np.median(xb[rng.randint(0, len(xb), (resamples, len(xb)))], axis=1)

@@ -22,7 +22,12 @@ import numpy as np
 from edgebench import data as data_mod
 from edgebench import models
 from edgebench.contracts.vocabulary import CHECKPOINTS_DIRNAME, INPUT_SHAPE, TRAIN_STATE_FILE
+from edgebench.errors import EdgebenchError
 from edgebench.util import atomic_write_json, sha256_file
+
+
+class TrainConfigError(EdgebenchError, ValueError):
+    """A training configuration that is refused, or an --out folder that holds another one: a ValueError too."""
 
 
 @dataclass
@@ -44,11 +49,11 @@ class TrainConfig:
     def validate(self) -> None:
         models.get(self.model)
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1 (got {self.epochs}, {self.batch_size})")
+            raise TrainConfigError(f"epochs and batch_size must be >= 1 (got {self.epochs}, {self.batch_size})")
         if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: adamw, sgd")
+            raise TrainConfigError(f"unknown optimizer {self.optimizer!r}; known: adamw, sgd")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0 (got {self.learning_rate})")
+            raise TrainConfigError(f"learning_rate must be > 0 (got {self.learning_rate})")
 
 
 @functools.lru_cache(maxsize=None)
@@ -227,8 +232,8 @@ def _resumed_state(cfg: TrainConfig, out: Path, state_file: Path, ckpt: Any, man
     if state_file.exists() and manager.latest_checkpoint:
         prev = json.loads(state_file.read_text())
         if prev.get("config") != asdict(cfg):
-            raise ValueError(f"{out}: holds a run with another configuration; use a new --out folder "
-                             f"(theirs: {prev.get('config')}, yours: {asdict(cfg)})")
+            raise TrainConfigError(f"{out}: holds a run with another configuration; use a new --out folder "
+                                   f"(theirs: {prev.get('config')}, yours: {asdict(cfg)})", path=out)
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         state = prev
         print(f"resuming {out} after epoch {state['completed_epochs']}/{cfg.epochs}", file=sys.stderr)

@@ -68,3 +68,63 @@ def test_context_is_printed_once():
     assert exc.path == "/r/x.json" and str(exc) == "/r/x.json: not JSON", "a path the message names is not repeated"
     with pytest.raises(EdgebenchError):
         raise ResultsError("/r/x.json", "bad")
+
+
+# A plain builtin raise an entry point would have to catch by name; each one left has its reason here.
+# (module path under src/edgebench, enclosing function, builtin): why it stays a builtin
+PLAIN_BUILTINS = ("ValueError", "RuntimeError", "TypeError", "KeyError")
+ALLOWED_PLAIN_RAISES = {
+    ("util.py", "_json_default", "TypeError"):
+        "json.dumps's `default` hook protocol: json expects a TypeError for an object it cannot serialize",
+}
+IN_FLIGHT = {   # another change is rewriting these files' errors now; their raises are converted there
+    "runtimes/openvino.py": "in flight",
+    "export/openvino.py": "in flight",
+}
+
+
+def _plain_raises(src: Path = SRC):
+    """(path, function, builtin, line) for every `raise ValueError(...)`-style raise of a plain builtin in src/."""
+    found = []
+    for path in sorted((src / "edgebench").rglob("*.py")):
+        rel = path.relative_to(src / "edgebench").as_posix()
+        tree = ast.parse(path.read_text())
+        for func in [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            body = func.body if func is tree else [func]
+            for node in (n for b in body for n in ast.walk(b)):
+                if not isinstance(node, ast.Raise) or node.exc is None:
+                    continue
+                exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(exc, ast.Name) and exc.id in PLAIN_BUILTINS:
+                    found.append((rel, getattr(func, "name", "<module>"), exc.id, node.lineno))
+    # a raise inside a nested function is seen from each enclosing one: keep the innermost (the last seen)
+    innermost = {}
+    for rel, name, builtin, line in found:
+        innermost[(rel, line)] = (rel, name, builtin, line)
+    return sorted(innermost.values(), key=lambda r: (r[0], r[3]))
+
+
+def test_no_plain_builtin_raise_outside_the_allow_list():
+    raises = _plain_raises()
+    stray = [f"{rel}:{line} raise {b} in {fn}()" for rel, fn, b, line in raises
+             if rel not in IN_FLIGHT and (rel, fn, b) not in ALLOWED_PLAIN_RAISES]
+    assert stray == [], ("raise the family's own error (deriving from EdgebenchError and the same builtin) "
+                         f"instead, or add the raise to ALLOWED_PLAIN_RAISES with its reason: {stray}")
+    used = {(rel, fn, b) for rel, fn, b, _ in raises}
+    assert set(ALLOWED_PLAIN_RAISES) <= used, f"allow-list entries no raise needs: {set(ALLOWED_PLAIN_RAISES) - used}"
+    assert all(reason.strip() for reason in ALLOWED_PLAIN_RAISES.values())
+
+
+def test_the_scan_sees_a_plain_raise(tmp_path):
+    """The scan itself finds `raise ValueError(...)` and `raise KeyError` (so the test above can fail)."""
+    pkg = tmp_path / "edgebench"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("def f(x):\n    if x:\n        raise ValueError('bad')\n    raise KeyError\n")
+    found = [(r, f, b) for r, f, b, _ in _plain_raises(tmp_path)]
+    assert found == [("m.py", "f", "ValueError"), ("m.py", "f", "KeyError")]
+
+
+def test_user_errors_are_the_base_and_os_errors():
+    from edgebench.errors import USER_ERRORS
+
+    assert USER_ERRORS == (EdgebenchError, OSError)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edgebench import util
+from edgebench.bench.errors import BenchInputError
 
 SIZE = 1024            # M = N = K
 MIN_CALLS = 4
@@ -59,7 +60,7 @@ def gemm_model(precision: str, n: int = SIZE) -> bytes:
     elif precision == "int8":
         op, a, b, y = "MatMulInteger", ELEM["uint8"], ELEM["int8"], ELEM["int32"]
     else:
-        raise ValueError(f"no GEMM calibration for {precision!r} (fp32, int8)")
+        raise BenchInputError(f"no GEMM calibration for {precision!r} (fp32, int8)")
     node = _field(1, "A") + _field(1, "B") + _field(2, "Y") + _field(3, "gemm") + _field(4, op)
     graph = (_field(1, node) + _field(2, "calibration") + _field(11, _value_info("A", a, [n, n]))
              + _field(11, _value_info("B", b, [n, n])) + _field(12, _value_info("Y", y, [n, n])))

@@ -14,6 +14,14 @@ class BenchError(EdgebenchError, RuntimeError):
     The CLI maps it to EXIT_COULD_NOT_RUN and prints the message, never a traceback."""
 
 
+class BenchInputError(BenchError, ValueError):
+    """A value the harness refuses (a stop rule, a model's output shape, no measurements): a ValueError too."""
+
+
+class UnknownScenarioError(BenchError, KeyError):
+    """A scenario name the harness does not know: a KeyError too, as a lookup of the scenario table."""
+
+
 class BenchInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped a sweep after the harness said what it kept and how to resume: callers
     (invoke's bench task) exit 130 without saying it again."""

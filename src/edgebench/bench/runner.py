@@ -10,6 +10,7 @@ import numpy as np
 
 from edgebench import results
 from edgebench.bench import child, scenarios
+from edgebench.bench.errors import BenchInputError
 from edgebench.bench.rows import RowBuilder, describe, threads_label
 from edgebench.bench.suite import Group
 from edgebench.contracts.vocabulary import NUM_CLASSES
@@ -44,8 +45,9 @@ def check_output_width(logits: np.ndarray, what: str) -> None:
     """The model must give one logit per CIFAR-10 class, or every accuracy figure is meaningless."""
     width = logits.shape[-1] if logits.ndim >= 2 else None
     if width != NUM_CLASSES:
-        raise ValueError(f"{what}: the model gives outputs of shape {tuple(logits.shape[1:])}, but the CIFAR-10 "
-                         f"test set has {NUM_CLASSES} classes (expected ({NUM_CLASSES},)); refusing to benchmark it")
+        raise BenchInputError(f"{what}: the model gives outputs of shape {tuple(logits.shape[1:])}, but the "
+                              f"CIFAR-10 test set has {NUM_CLASSES} classes (expected ({NUM_CLASSES},)); "
+                              f"refusing to benchmark it")
 
 
 def run_group(job: Dict[str, Any], send: Callable[..., None]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from edgebench.bench import stats
+from edgebench.bench.errors import UnknownScenarioError
 from edgebench.bench.stoprule import StopRule, measure, warm_up
 
 Send = Callable[..., None]
@@ -130,7 +131,7 @@ def get(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+        raise UnknownScenarioError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
 
 
 def batches(scenario: str, cfg: Dict[str, Any]) -> List[int]:

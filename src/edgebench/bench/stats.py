@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Sequence
 
+from edgebench.bench.errors import BenchInputError
 from edgebench.contracts.vocabulary import NOISE_CV_LIMIT
 from edgebench.stats_core import percentile
 
@@ -16,7 +17,7 @@ def summarize(values_ms: Sequence[float], keep_raw: bool = True) -> Dict[str, ob
     """mean, median, p90/p95/p99, std (sample), CV, min, max, n; a warning when CV > 10%."""
     v = [float(x) for x in values_ms]
     if not v:
-        raise ValueError("no measurements to summarize")
+        raise BenchInputError("no measurements to summarize")
     s = sorted(v)
     n = len(v)
     mean = sum(v) / n

@@ -5,6 +5,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
+from edgebench.bench.errors import BenchInputError
+
 
 @dataclass
 class StopRule:
@@ -17,11 +19,11 @@ class StopRule:
 
     def validate(self) -> "StopRule":
         if self.min_iterations < 1:
-            raise ValueError(f"min_iterations must be >= 1, got {self.min_iterations}")
+            raise BenchInputError(f"min_iterations must be >= 1, got {self.min_iterations}")
         if self.min_seconds < 0 or self.warmup_seconds < 0 or self.warmup_iterations < 0:
-            raise ValueError("seconds and warm-up counts must be >= 0")
+            raise BenchInputError("seconds and warm-up counts must be >= 0")
         if self.max_iterations is not None and self.max_iterations < self.min_iterations:
-            raise ValueError(f"max_iterations ({self.max_iterations}) < min_iterations ({self.min_iterations})")
+            raise BenchInputError(f"max_iterations ({self.max_iterations}) < min_iterations ({self.min_iterations})")
         return self
 
     def done(self, iterations: int, elapsed_s: float) -> bool:

@@ -6,6 +6,7 @@ import sys
 from typing import Any, Dict
 
 from edgebench.export import parity as parity_mod
+from edgebench.export.base import ExportOptionError
 
 INT8_METHODS = ("minmax", "entropy", "percentile", "distribution")
 
@@ -82,7 +83,7 @@ def run(args) -> int:
     parity_mod.thresholds(thresholds)  # bad keys fail before any work
     select(args.formats)
     if args.parity_images < 0 or args.calib_images < 1:
-        raise ValueError("--parity-images must be >= 0 and --calib-images >= 1")
+        raise ExportOptionError("--parity-images must be >= 0 and --calib-images >= 1")
     man = export_all(args.model, formats=args.formats, data_source=args.data, parity_images=args.parity_images,
                      calib_images=args.calib_images, out_dir=args.out, thresholds=thresholds,
                      options=_options(args), threads=args.threads)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from edgebench.contracts.errors import ContractError
 from edgebench.contracts.schema import Map, Null, SchemaProblem, Str, problems
-from edgebench.errors import EdgebenchError
 
 PATH_KEYS = ("run", "model", "artifacts", "results", "reports", "data", "target", "device", "suite", "inventory")
 SPEC = Map({k: Str(max_len=4096, pattern=r"^(?!\s*$)", hint="a non-blank path or name") | Null() for k in PATH_KEYS})
 
 
-class ConfigError(EdgebenchError, ValueError):
+class ConfigError(ContractError, ValueError):
     """A bad `edgebench:` section: names invoke.yaml, the key and what it allows."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edgebench.contracts.errors import RequestError
 from edgebench.contracts.vocabulary import REFERENCE_BACKEND
 
 
@@ -61,19 +62,19 @@ class BenchRequest:
 
     def __post_init__(self) -> None:
         if not self.artifacts:
-            raise ValueError("a bench request needs an artifacts folder")
+            raise RequestError("a bench request needs an artifacts folder")
         if not self.out:
-            raise ValueError("a bench request needs an --out results file")
+            raise RequestError("a bench request needs an --out results file")
         if self.test_limit is not None and int(self.test_limit) < 1:
-            raise ValueError(f"--test-limit must be a positive number of images, not {self.test_limit}")
+            raise RequestError(f"--test-limit must be a positive number of images, not {self.test_limit}")
         if self.resume and self.force:
-            raise ValueError("--resume continues the file at --out and --force replaces it: choose one")
+            raise RequestError("--resume continues the file at --out and --force replaces it: choose one")
 
     def with_paths(self, **paths: Optional[str]) -> "BenchRequest":
         """The same request with some paths replaced (artifacts, out, suite, data)."""
         unknown = set(paths) - {"artifacts", "out", "suite", "data"}
         if unknown:
-            raise ValueError(f"not path fields of a bench request: {sorted(unknown)}")
+            raise RequestError(f"not path fields of a bench request: {sorted(unknown)}")
         return replace(self, **paths)
 
     def to_argv(self) -> List[str]:

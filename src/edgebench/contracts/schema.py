@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from edgebench.errors import EdgebenchError
+from edgebench.contracts.errors import ContractError
 
 
-class SchemaProblem(EdgebenchError, ValueError):
+class SchemaProblem(ContractError, ValueError):
     """A hand-off file that does not follow its schema: says which field and what is wrong."""
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+from edgebench.contracts.errors import UnknownNameError
+
 #: every model takes float32 NHWC pixels 0..255 of this shape (batch dimension excluded)
 INPUT_SHAPE: Tuple[int, int, int] = (32, 32, 3)
 #: input tensor name in the SavedModel signature, the ONNX graph and TensorRT engines
@@ -103,7 +105,7 @@ def backend_format(backend: str) -> str:
     try:
         return BACKENDS[backend][0]
     except KeyError:
-        raise KeyError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from None
+        raise UnknownNameError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from None
 
 
 #: `edgebench bench` exit status: every row ok (or skipped with a reason) / results written but some rows

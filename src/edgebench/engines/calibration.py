@@ -25,13 +25,21 @@ class CalibrationDataError(EdgebenchError, ValueError):
         super().__init__(f"calibration data {self.path}: {reason}")
 
 
+class CalibrationImagesError(CalibrationDataError):
+    """Calibration images in memory that are not NHWC or cannot fill one batch (no file to name)."""
+
+    def __init__(self, message: str):
+        EdgebenchError.__init__(self, message)
+        self.path = None
+
+
 def float_images(x) -> Any:
     """uint8 or float NHWC images -> float32 0..255 (the models' input contract)."""
     import numpy as np
 
     arr = np.asarray(x)
     if arr.ndim != 4 or tuple(arr.shape[1:]) != tuple(INPUT_SHAPE):
-        raise ValueError(f"images must be NHWC {INPUT_SHAPE}, got shape {arr.shape}")
+        raise CalibrationImagesError(f"images must be NHWC {INPUT_SHAPE}, got shape {arr.shape}")
     return arr.astype(np.float32, copy=False)
 
 
@@ -76,9 +84,9 @@ def calibration_batches(images, batch: int, limit: Optional[int] = None) -> Iter
     if limit is not None:
         x = x[:limit]
     if batch < 1:
-        raise ValueError(f"calibration batch must be >= 1, got {batch}")
+        raise CalibrationImagesError(f"calibration batch must be >= 1, got {batch}")
     if len(x) < batch:
-        raise ValueError(f"{len(x)} calibration images cannot fill one batch of {batch}")
+        raise CalibrationImagesError(f"{len(x)} calibration images cannot fill one batch of {batch}")
     for i in range(0, len(x) - batch + 1, batch):
         yield np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
 

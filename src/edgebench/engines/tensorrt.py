@@ -53,6 +53,10 @@ class EngineError(EdgebenchError, RuntimeError):
     """An engine that cannot be built, cached or loaded: names the path and the cause."""
 
 
+class EngineConfigError(EngineError, ValueError):
+    """Build options, a cache key's inputs or device facts that cannot make an engine: a ValueError too."""
+
+
 class CudaError(EngineError):
     """A CUDA call through cuda-python that failed: names the call and CUDA's error (or why the driver could not
     be loaded: cuda-python raises a bare RuntimeError when libcuda.so is absent)."""
@@ -77,23 +81,23 @@ class BuildOptions:
 
     def validate(self) -> "BuildOptions":
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise EngineConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("min_batch", "opt_batch", "max_batch", "workspace_mb", "calib_images", "calib_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise EngineConfigError(f"{name} must be a positive integer, got {value!r}")
         if not self.min_batch <= self.opt_batch <= self.max_batch:
-            raise ValueError(f"batch profile must satisfy min <= opt <= max, got "
-                             f"{self.min_batch}/{self.opt_batch}/{self.max_batch}")
+            raise EngineConfigError(f"batch profile must satisfy min <= opt <= max, got "
+                                    f"{self.min_batch}/{self.opt_batch}/{self.max_batch}")
         if self.int8_source not in INT8_SOURCES:
-            raise ValueError(f"int8_source must be one of {', '.join(INT8_SOURCES)}, got {self.int8_source!r}")
+            raise EngineConfigError(f"int8_source must be one of {', '.join(INT8_SOURCES)}, got {self.int8_source!r}")
         if self.precision == "int8" and self.int8_source == "calibrate" and self.calib_batch > self.calib_images:
-            raise ValueError(f"calib_batch ({self.calib_batch}) is larger than calib_images "
-                             f"({self.calib_images}): no full calibration batch")
+            raise EngineConfigError(f"calib_batch ({self.calib_batch}) is larger than calib_images "
+                                    f"({self.calib_images}): no full calibration batch")
         if not isinstance(self.tf32, bool):
-            raise ValueError(f"tf32 must be true or false, got {self.tf32!r}")
+            raise EngineConfigError(f"tf32 must be true or false, got {self.tf32!r}")
         if not re.match(r"^[A-Za-z0-9_:./-]+$", self.input_name):
-            raise ValueError(f"input_name {self.input_name!r} has characters trtexec cannot take")
+            raise EngineConfigError(f"input_name {self.input_name!r} has characters trtexec cannot take")
         return self
 
     @property
@@ -109,7 +113,8 @@ def build_options(**kwargs: Any) -> BuildOptions:
     known = set(BuildOptions.__dataclass_fields__)  # type: ignore[attr-defined]
     unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise ValueError(f"unknown TensorRT build option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise EngineConfigError(f"unknown TensorRT build option(s): {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(known))})")
     return BuildOptions(**kwargs).validate()
 
 
@@ -178,12 +183,12 @@ def cache_key(onnx_sha256: str, facts: Union[DeviceFacts, Mapping[str, Any]], pr
               profile: Sequence[int], extra: Optional[Dict[str, Any]] = None) -> str:
     """sha256 over everything an engine depends on (hex). Changing any part gives a new key."""
     if not re.match(r"^[0-9a-f]{64}$", onnx_sha256 or ""):
-        raise ValueError(f"onnx_sha256 must be 64 hex digits, got {onnx_sha256!r}")
+        raise EngineConfigError(f"onnx_sha256 must be 64 hex digits, got {onnx_sha256!r}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise EngineConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     machine = facts.to_dict() if isinstance(facts, DeviceFacts) else dict(facts)
     if not machine.get("trt_version") or not machine.get("gpu_name"):
-        raise ValueError(f"device facts need at least trt_version and gpu_name, got {machine}")
+        raise EngineConfigError(f"device facts need at least trt_version and gpu_name, got {machine}")
     payload = {"onnx_sha256": onnx_sha256, "machine": {k: str(v).strip() for k, v in sorted(machine.items())},
                "precision": precision, "profile": [int(b) for b in profile], "extra": extra or {}}
     return util.json_digest(payload)
@@ -206,7 +211,7 @@ def timing_cache_filename(facts: Union[DeviceFacts, Mapping[str, Any]]) -> str:
     another file."""
     machine = facts.to_dict() if isinstance(facts, DeviceFacts) else dict(facts)
     if not machine.get("trt_version") or not machine.get("gpu_name"):
-        raise ValueError(f"device facts need at least trt_version and gpu_name, got {machine}")
+        raise EngineConfigError(f"device facts need at least trt_version and gpu_name, got {machine}")
     key = util.json_digest({"timing_cache": {k: str(v).strip() for k, v in sorted(machine.items())}})
     return f"timing-{_slug(str(machine['gpu_name']))[:32]}-{key[:16]}.cache"
 

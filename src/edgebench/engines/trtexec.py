@@ -40,11 +40,11 @@ def build_command(onnx_path, engine_path, precision: str = "fp32", profile: Sequ
     policy, timing cache)."""
     lo, opt, hi = (int(b) for b in profile)
     if not 1 <= lo <= opt <= hi:
-        raise ValueError(f"batch profile must satisfy 1 <= min <= opt <= max, got {lo}/{opt}/{hi}")
+        raise TrtexecInputError(f"batch profile must satisfy 1 <= min <= opt <= max, got {lo}/{opt}/{hi}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise TrtexecInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not _NAME_OK.match(input_name):
-        raise ValueError(f"input_name {input_name!r} has characters trtexec cannot take")
+        raise TrtexecInputError(f"input_name {input_name!r} has characters trtexec cannot take")
     argv = [str(trtexec), f"--onnx={onnx_path}", f"--saveEngine={engine_path}",
             f"--minShapes={_shape(input_name, lo)}", f"--optShapes={_shape(input_name, opt)}",
             f"--maxShapes={_shape(input_name, hi)}", f"--memPoolSize=workspace:{int(workspace_mb)}"]
@@ -78,9 +78,9 @@ def load_command(engine_path, batch: int, input_name: str = INPUT_NAME, duration
     written to `export_times` (JSON) and, when given, its per-layer times to `export_profile` (measured in a
     separate run, so profiling does not slow the timed one)."""
     if int(batch) < 1 or int(duration_s) < 1:
-        raise ValueError(f"batch and duration must be >= 1, got {batch} and {duration_s}")
+        raise TrtexecInputError(f"batch and duration must be >= 1, got {batch} and {duration_s}")
     if not _NAME_OK.match(input_name):
-        raise ValueError(f"input_name {input_name!r} has characters trtexec cannot take")
+        raise TrtexecInputError(f"input_name {input_name!r} has characters trtexec cannot take")
     argv = [str(trtexec), f"--loadEngine={engine_path}", f"--shapes={_shape(input_name, batch)}",
             f"--warmUp={int(warmup_ms)}", f"--duration={int(duration_s)}", "--useSpinWait"]
     if use_cuda_graph:
@@ -122,9 +122,10 @@ def _load_json(source, what: str):
     try:
         return json.loads(Path(source).read_text())
     except OSError as exc:
-        raise ValueError(f"trtexec wrote no {what} file {source} ({exc.strerror or exc}): did it fail?") from None
+        raise TrtexecInputError(f"trtexec wrote no {what} file {source} ({exc.strerror or exc}): did it fail?",
+                                path=source) from None
     except ValueError as exc:
-        raise ValueError(f"trtexec's {what} file {source} is not JSON: {exc}") from None
+        raise TrtexecInputError(f"trtexec's {what} file {source} is not JSON: {exc}", path=source) from None
 
 
 def parse_times(source, warmup_ms: float = 0.0) -> Dict[str, object]:
@@ -136,12 +137,12 @@ def parse_times(source, warmup_ms: float = 0.0) -> Dict[str, object]:
     "h2d_ms", "d2h_ms", "enqueue_ms", "end_to_end_ms"}; ValueError for a file that is missing or not a trace."""
     doc = _load_json(source, "--exportTimes")
     if not isinstance(doc, list) or not all(isinstance(t, dict) for t in doc):
-        raise ValueError(f"an --exportTimes trace is a JSON list of objects, got {type(doc).__name__}")
+        raise TrtexecInputError(f"an --exportTimes trace is a JSON list of objects, got {type(doc).__name__}")
     try:
         trace = [t for t in doc if float(t["startComputeMs"]) >= warmup_ms]
         if not trace:
-            raise ValueError(f"the --exportTimes trace has no inference after the {warmup_ms} ms warm-up "
-                             f"({len(doc)} in all)")
+            raise TrtexecInputError(f"the --exportTimes trace has no inference after the {warmup_ms} ms warm-up "
+                                    f"({len(doc)} in all)")
         out: Dict[str, object] = {"count": len(trace)}
         for key, field in (("gpu_compute_ms", "computeMs"), ("latency_ms", "latencyMs"), ("h2d_ms", "h2dMs"),
                            ("d2h_ms", "d2hMs"), ("end_to_end_ms", "endToEndMs")):
@@ -149,7 +150,8 @@ def parse_times(source, warmup_ms: float = 0.0) -> Dict[str, object]:
         out["enqueue_ms"] = _stats([float(t["endEnqMs"]) - float(t["startEnqMs"]) for t in trace])
         wall_ms = float(trace[-1]["endD2hMs"]) - float(trace[0]["startH2dMs"])  # trtexec's "benchTime"
     except KeyError as exc:
-        raise ValueError(f"the --exportTimes trace lacks {exc} (not a trace of TensorRT 8.5 or later?)") from None
+        raise TrtexecInputError(f"the --exportTimes trace lacks {exc} "
+                                f"(not a trace of TensorRT 8.5 or later?)") from None
     out["throughput_qps"] = len(trace) * 1000.0 / wall_ms if wall_ms > 0 else None
     return out
 
@@ -159,12 +161,12 @@ def parse_profile(source) -> Dict[str, object]:
     {"count": N, "layers": [{"name", "total_ms", "average_ms", "percent"}, ...]}."""
     doc = _load_json(source, "--exportProfile")
     if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict) or "count" not in doc[0]:
-        raise ValueError("an --exportProfile file is a JSON list that starts with {\"count\": N}")
+        raise TrtexecInputError("an --exportProfile file is a JSON list that starts with {\"count\": N}")
     try:
         layers = [{"name": str(x["name"]), "total_ms": float(x["timeMs"]), "average_ms": float(x["averageMs"]),
                    "percent": float(x["percentage"])} for x in doc[1:]]
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"an --exportProfile layer lacks {exc}") from None
+        raise TrtexecInputError(f"an --exportProfile layer lacks {exc}") from None
     return {"count": int(doc[0]["count"]), "layers": layers}
 
 
@@ -177,6 +179,10 @@ def images_per_second(summary: Dict[str, object], batch: int) -> Optional[float]
 
 class TrtexecError(EdgebenchError, RuntimeError):
     """trtexec is missing or failed: says which binary, the command and the tail of its output."""
+
+
+class TrtexecInputError(TrtexecError, ValueError):
+    """An argument trtexec cannot take, or a trace / profile file it wrote that cannot be read: a ValueError too."""
 
 
 def find_trtexec(preferred: str = DEFAULT_TRTEXEC) -> str:

@@ -34,6 +34,23 @@ class ExportError(EdgebenchError, RuntimeError):
         super().__init__(f"{artifact}: {cause}")
 
 
+class ExportStepError(ExportError):
+    """A tool inside an export that failed, with the tool's own message (the pipeline names the artifact)."""
+
+    def __init__(self, message: str, **context):
+        EdgebenchError.__init__(self, message, **context)
+        self.artifact = None
+        self.cause = message
+
+
+class ExportOptionError(ExportStepError, ValueError):
+    """An export option or format name that is refused (opset, simplifier, calibration, parity thresholds)."""
+
+
+class UnknownArtifactError(ExportStepError, KeyError):
+    """An artifact name no exporter is registered for: a KeyError too."""
+
+
 class ModelError(EdgebenchError, ValueError):
     """The input model cannot be used: missing, corrupt, or not a 32x32x3 -> 10 classifier."""
 

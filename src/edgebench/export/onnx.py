@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
-from edgebench.export.base import ExportContext, Exporter, ExportError
+from edgebench.export.base import ExportContext, Exporter, ExportError, ExportOptionError, ExportStepError
 
 DEFAULT_OPSET = 13
 MIN_OPSET, MAX_OPSET = 11, 18  # tf2onnx 1.16 emits up to 18; QDQ per-channel needs >= 13 (checked there)
@@ -24,24 +24,24 @@ def validate_opset(opset: Any) -> int:
     try:
         value = int(opset)
     except (TypeError, ValueError):
-        raise ValueError(f"opset must be an integer, got {opset!r}") from None
+        raise ExportOptionError(f"opset must be an integer, got {opset!r}") from None
     if not MIN_OPSET <= value <= MAX_OPSET:
-        raise ValueError(f"opset {value} outside the supported range {MIN_OPSET}..{MAX_OPSET} "
-                         f"(TensorRT 8.5 parses up to 17; tf2onnx 1.16 writes up to 18)")
+        raise ExportOptionError(f"opset {value} outside the supported range {MIN_OPSET}..{MAX_OPSET} "
+                                f"(TensorRT 8.5 parses up to 17; tf2onnx 1.16 writes up to 18)")
     return value
 
 
 def available_simplifier(choice: str) -> str:
     """Which simplifier to run for `choice` ("auto" picks an installed one; "none" when none is)."""
     if choice not in SIMPLIFIERS:
-        raise ValueError(f"simplify must be one of {', '.join(SIMPLIFIERS)}, got {choice!r}")
+        raise ExportOptionError(f"simplify must be one of {', '.join(SIMPLIFIERS)}, got {choice!r}")
     if choice == "none":
         return "none"
     installed = [m for m in ("onnxslim", "onnxsim") if importlib.util.find_spec(m) is not None]
     if choice == "auto":
         return installed[0] if installed else "none"
     if choice not in installed:
-        raise ValueError(f"simplify={choice} asked for, but {choice} is not installed")
+        raise ExportOptionError(f"simplify={choice} asked for, but {choice} is not installed")
     return choice
 
 
@@ -65,7 +65,7 @@ def simplify(model_proto, which: str):
 
         simplified, ok = onnxsim.simplify(model_proto)
         if not ok:
-            raise RuntimeError("onnxsim could not validate the simplified model")
+            raise ExportStepError("onnxsim could not validate the simplified model")
         return simplified
     return model_proto
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
-from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
+from edgebench.export.base import ExportContext, Exporter, ExportError, ExportOptionError, float_images
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile", "distribution")
 KEEP_FLOAT_CHOICES = ("none", "first", "last", "first-last")
@@ -45,19 +45,19 @@ def validate(options: Dict[str, Any]) -> Dict[str, Any]:
     out.update({k: v for k, v in options.items() if v is not None})
     method = str(out["calibrate_method"]).lower()
     if method not in CALIBRATION_METHODS:
-        raise ValueError(f"calibrate_method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+        raise ExportOptionError(f"calibrate_method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
     out["calibrate_method"] = method
     if out["keep_float"] not in KEEP_FLOAT_CHOICES:
-        raise ValueError(f"keep_float must be one of {', '.join(KEEP_FLOAT_CHOICES)}, got {out['keep_float']!r}")
+        raise ExportOptionError(f"keep_float must be one of {', '.join(KEEP_FLOAT_CHOICES)}, got {out['keep_float']!r}")
     out["calib_images"] = int(out["calib_images"])
     if out["calib_images"] < 1:
-        raise ValueError(f"calib_images must be >= 1, got {out['calib_images']}")
+        raise ExportOptionError(f"calib_images must be >= 1, got {out['calib_images']}")
     out["calib_batch"] = int(out["calib_batch"])
     if out["calib_batch"] < 1:
-        raise ValueError(f"calib_batch must be >= 1, got {out['calib_batch']}")
+        raise ExportOptionError(f"calib_batch must be >= 1, got {out['calib_batch']}")
     pct = float(out["percentile"])
     if not 90.0 <= pct <= 100.0:
-        raise ValueError(f"percentile must be within 90..100, got {pct}")
+        raise ExportOptionError(f"percentile must be within 90..100, got {pct}")
     out["percentile"] = pct
     if out["op_types"] is not None:
         if isinstance(out["op_types"], str):

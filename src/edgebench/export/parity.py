@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from edgebench.contracts.vocabulary import FORMAT_BACKEND, PARITY_THRESHOLDS
+from edgebench.export.base import ExportOptionError
 
 DEFAULT_IMAGES = 1000
 #: per precision (the vocabulary's): max_rel_diff = max|artifact - keras| / max|keras|; min_top1_agreement 0..1
@@ -27,10 +28,10 @@ def thresholds(overrides: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[
     out = copy.deepcopy(DEFAULT_THRESHOLDS)
     for precision, values in (overrides or {}).items():
         if precision not in out:
-            raise ValueError(f"unknown precision {precision!r} in parity thresholds (known: {', '.join(out)})")
+            raise ExportOptionError(f"unknown precision {precision!r} in parity thresholds (known: {', '.join(out)})")
         for key, value in values.items():
             if key not in THRESHOLD_KEYS:
-                raise ValueError(f"unknown parity threshold {key!r} (known: {', '.join(THRESHOLD_KEYS)})")
+                raise ExportOptionError(f"unknown parity threshold {key!r} (known: {', '.join(THRESHOLD_KEYS)})")
             if value is None:
                 out[precision].pop(key, None)
             else:
@@ -45,8 +46,8 @@ def parse_threshold(text: str) -> Dict[str, Dict[str, float]]:
         precision, key = lhs.split(".", 1)
         return {precision.strip(): {key.strip(): float(value)}}
     except ValueError:
-        raise ValueError(f"bad threshold {text!r}: expected PRECISION.KEY=VALUE, e.g. int8.min_top1_agreement=0.97") \
-            from None
+        raise ExportOptionError(f"bad threshold {text!r}: expected PRECISION.KEY=VALUE, "
+                                f"e.g. int8.min_top1_agreement=0.97") from None
 
 
 def compare(logits: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray],
@@ -92,7 +93,7 @@ def run_artifact(fmt: str, path, precision: str, x: np.ndarray, batch_size: int 
 
     backend = BACKENDS.get(fmt)
     if backend is None:
-        raise ValueError(f"no runtime for format {fmt!r}")
+        raise ExportOptionError(f"no runtime for format {fmt!r}")
     with runtimes.open(backend, str(path), precision=precision, threads=threads, batch_size=batch_size,
                        **options) as rt:
         return rt.infer_all(np.asarray(x, dtype=np.float32), batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional, Tuple, Type
 
 from edgebench.contracts.vocabulary import FORMATS
-from edgebench.export.base import Exporter
+from edgebench.export.base import Exporter, ExportOptionError, UnknownArtifactError
 
 DEFAULT_FORMATS = ("keras", "savedmodel", "onnx", "tflite", "openvino")  # tensorrt is built on the device
 
@@ -38,7 +38,7 @@ def exporter_class(name: str) -> Type[Exporter]:
     try:
         target = EXPORTERS[name]
     except KeyError:
-        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(EXPORTERS)}") from None
+        raise UnknownArtifactError(f"unknown artifact {name!r}; known: {', '.join(EXPORTERS)}") from None
     return load_object(target)
 
 
@@ -68,8 +68,8 @@ def select(formats: Optional[Iterable[str]] = None) -> List[str]:
             elif part in ARTIFACTS:
                 wanted.add(part)
             else:
-                raise ValueError(f"unknown format {part!r}; choose from {', '.join(FORMATS)}, "
-                                 f"{', '.join(ARTIFACTS)} or all")
+                raise ExportOptionError(f"unknown format {part!r}; choose from {', '.join(FORMATS)}, "
+                                        f"{', '.join(ARTIFACTS)} or all")
     for name in list(wanted):
         wanted.update(REQUIRES.get(name, ()))
     return [a for a in ARTIFACTS if a in wanted]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
-from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
+from edgebench.export.base import ExportContext, Exporter, ExportError, ExportOptionError, float_images
 
 DEFAULT_CALIB_IMAGES = CALIB_IMAGES_DEFAULT
 
@@ -86,7 +86,7 @@ class TfliteInt8Exporter(_TfliteExporter):
     def validate_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
         n = int(options.get("calib_images", DEFAULT_CALIB_IMAGES))
         if n < 1:
-            raise ValueError(f"calib_images must be >= 1, got {n}")
+            raise ExportOptionError(f"calib_images must be >= 1, got {n}")
         options["calib_images"] = n
         options["per_channel"] = bool(options.get("per_channel", True))
         return options

@@ -23,6 +23,15 @@ class LaunchError(EdgebenchError, RuntimeError):
         super().__init__(f"{where}: {reason}")
 
 
+class JobError(LaunchError, ValueError):
+    """A job description that cannot be launched (an unknown job name): a ValueError too."""
+
+    def __init__(self, message: str):
+        EdgebenchError.__init__(self, message)
+        self.where = None
+        self.reason = message
+
+
 @dataclass
 class LaunchResult:
     where: str                          # "local", "container x86-cpu (edgebench:0.1.0-x86-cpu)", "device jetson-01"

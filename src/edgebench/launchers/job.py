@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 from edgebench.contracts.vocabulary import DATA_CACHE_ENV, TARGET_ENV, TF_LOG_LEVEL_ENV
+from edgebench.launchers.base import JobError
 
 RUN_MOUNT = "/artifacts"
 DATA_MOUNT = "/data"
@@ -32,7 +33,7 @@ class JobRequest:
 
     def validate(self) -> None:
         if self.job not in JOBS:
-            raise ValueError(f"unknown job {self.job!r}; known: {', '.join(JOBS)}")
+            raise JobError(f"unknown job {self.job!r}; known: {', '.join(JOBS)}")
         if self.data and not Path(self.data).exists():
             raise FileNotFoundError(f"data not found: {self.data}")
         if self.job == "export" and not (Path(self.run_dir) / "model.keras").is_file():

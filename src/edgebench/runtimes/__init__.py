@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Type
 
 from edgebench.contracts.vocabulary import BACKENDS
-from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.runtimes.base import BackendInputError, Runtime, RuntimeUnavailable, UnknownBackendError
 from edgebench.runtimes.torch import VARIANTS as TORCH_VARIANTS
 from edgebench.util import load_object
 
@@ -44,7 +44,7 @@ def _plugins() -> Dict[str, str]:
     for item in filter(None, (os.environ.get("EDGEBENCH_BACKENDS") or "").split(",")):
         name, sep, target = item.partition("=")
         if not sep or ":" not in target:
-            raise ValueError(f"EDGEBENCH_BACKENDS entry {item!r} is not name=module:Class")
+            raise BackendInputError(f"EDGEBENCH_BACKENDS entry {item!r} is not name=module:Class")
         out[name.strip()] = target.strip()
     return out
 
@@ -61,7 +61,7 @@ def get(name: str) -> Type[Runtime]:
     try:
         target = known[name]
     except KeyError:
-        raise KeyError(f"unknown backend {name!r}; known: {', '.join(known)}") from None
+        raise UnknownBackendError(f"unknown backend {name!r}; known: {', '.join(known)}") from None
     return load_object(target)
 
 

@@ -16,8 +16,24 @@ from edgebench.contracts.vocabulary import INPUT_SHAPE
 from edgebench.errors import EdgebenchError
 
 
-class RuntimeUnavailable(EdgebenchError, RuntimeError):
+class BackendError(EdgebenchError):
+    """The runtimes family's root: a backend that cannot run, refuses its input or fails."""
+
+
+class RuntimeUnavailable(BackendError, RuntimeError):
     """The backend cannot run here (framework missing, no GPU, wrong precision...): a skip, not a failure."""
+
+
+class BackendInputError(BackendError, ValueError):
+    """An option, artifact or input batch the backend refuses: a ValueError too."""
+
+
+class UnknownBackendError(BackendError, KeyError):
+    """A backend name no runtime is registered for: a KeyError too."""
+
+
+class BackendStateError(BackendError, RuntimeError):
+    """A backend used out of order (infer before load) or in a process whose framework state it cannot change."""
 
 
 class Runtime:
@@ -36,7 +52,7 @@ class Runtime:
         if precision not in self.precisions:
             raise RuntimeUnavailable(f"{self.name} has no {precision} path (it offers {', '.join(self.precisions)})")
         if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1 or None (framework default), got {threads}")
+            raise BackendInputError(f"threads must be >= 1 or None (framework default), got {threads}")
         self.artifact = Path(artifact) if artifact else None
         self.precision = precision
         self.threads = threads
@@ -83,9 +99,10 @@ class Runtime:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         if not self._loaded:
-            raise RuntimeError(f"{self.name}: infer() before load()")
+            raise BackendStateError(f"{self.name}: infer() before load()")
         if x.ndim != 4 or x.shape[1:] != tuple(INPUT_SHAPE):
-            raise ValueError(f"{self.name}: expected NHWC batches of {'x'.join(map(str, INPUT_SHAPE))}, got {x.shape}")
+            raise BackendInputError(f"{self.name}: expected NHWC batches of {'x'.join(map(str, INPUT_SHAPE))}, "
+                                    f"got {x.shape}")
         if x.dtype != np.float32:
             x = x.astype(np.float32)
         return self._infer_impl(x)
@@ -130,6 +147,6 @@ def configure_tensorflow_threads(threads: Optional[int]) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError as exc:  # TF already initialised in this process
-            raise RuntimeError(
+            raise BackendStateError(
                 f"TensorFlow is already initialised in this process; its thread count ({threads}) cannot be "
                 f"set any more (run each thread setting in a fresh process): {exc}") from exc

@@ -6,7 +6,7 @@ from typing import Any, Dict
 import numpy as np
 
 from edgebench.runtimes import tfdevice
-from edgebench.runtimes.base import configure_tensorflow_threads
+from edgebench.runtimes.base import BackendInputError, configure_tensorflow_threads
 
 
 class _KerasBase(tfdevice.TensorFlowRuntime):
@@ -69,6 +69,6 @@ class KerasPredictGPU(KerasPredict):
     def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
         options.setdefault("device", "gpu")
         if str(options["device"]).lower() != "gpu":
-            raise ValueError(f"{self.name}: options.device can only be gpu, not {options['device']!r} "
-                             "(use backend keras with options: {device: cpu})")
+            raise BackendInputError(f"{self.name}: options.device can only be gpu, not {options['device']!r} "
+                                    "(use backend keras with options: {device: cpu})")
         super().__init__(artifact, precision, threads, batch_size, **options)

@@ -6,11 +6,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from edgebench.errors import EdgebenchError
-from edgebench.runtimes.base import Runtime
+from edgebench.runtimes.base import BackendError, Runtime
 
 
-class ProviderFallbackError(EdgebenchError, RuntimeError):
+class ProviderFallbackError(BackendError, RuntimeError):
     """ONNX Runtime put the session on another execution provider than the one the row asked for.
 
     ONNX Runtime falls back to the next provider in the list (in the end the CPU) with only a log line when a

@@ -6,7 +6,7 @@ from typing import Any, Dict
 import numpy as np
 
 from edgebench.runtimes import tfdevice
-from edgebench.runtimes.base import configure_tensorflow_threads
+from edgebench.runtimes.base import BackendInputError, configure_tensorflow_threads
 
 
 class SavedModelFunction(tfdevice.TensorFlowRuntime):
@@ -33,10 +33,12 @@ class SavedModelFunction(tfdevice.TensorFlowRuntime):
         try:
             signature = self.loaded.signatures["serving_default"]
         except KeyError:
-            raise ValueError(f"{self.artifact}: SavedModel has no 'serving_default' signature") from None
+            raise BackendInputError(f"{self.artifact}: SavedModel has no 'serving_default' signature",
+                                    path=self.artifact) from None
         _, kwargs = signature.structured_input_signature
         if len(kwargs) != 1:
-            raise ValueError(f"{self.artifact}: expected one input, the signature has {sorted(kwargs)}")
+            raise BackendInputError(f"{self.artifact}: expected one input, the signature has {sorted(kwargs)}",
+                                    path=self.artifact)
         input_name = next(iter(kwargs))
 
         def call(x):

@@ -23,7 +23,7 @@ from edgebench.contracts.vocabulary import INPUT_SHAPE, NUM_CLASSES, TF32_EFFECT
 from edgebench.engines import tensorrt as engines
 from edgebench.engines.calibration import CALIBRATION_FILE
 from edgebench.engines.tensorrt import cuda_call
-from edgebench.runtimes.base import Runtime
+from edgebench.runtimes.base import BackendStateError, Runtime
 
 
 class TensorRT(Runtime):
@@ -158,7 +158,7 @@ class TensorRT(Runtime):
         ok = (self.context.execute_async_v3(int(self.stream)) if self.v10
               else self.context.execute_async_v2(self.bindings, int(self.stream)))
         if not ok:
-            raise RuntimeError("tensorrt: enqueue failed")
+            raise BackendStateError("tensorrt: enqueue failed")
 
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         cudart = engines.cuda_runtime()

@@ -14,20 +14,19 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-from edgebench.errors import EdgebenchError
-from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.runtimes.base import BackendError, BackendInputError, Runtime, RuntimeUnavailable
 
 DEVICES = ("auto", "cpu", "gpu")
 
 
-class DevicePlacementError(EdgebenchError, RuntimeError):
+class DevicePlacementError(BackendError, RuntimeError):
     """TensorFlow placed the model on another device than the row asked for."""
 
 
 def asked(options: Mapping[str, Any], backend: str) -> str:
     device = str(options.get("device", "auto")).lower()
     if device not in DEVICES:
-        raise ValueError(f"{backend}: options.device must be one of {', '.join(DEVICES)}, not {device!r}")
+        raise BackendInputError(f"{backend}: options.device must be one of {', '.join(DEVICES)}, not {device!r}")
     return device
 
 
@@ -45,8 +44,8 @@ def prepare(device: str, backend: str) -> Dict[str, Any]:
         try:
             tf.config.set_visible_devices([], "GPU")
         except RuntimeError as exc:  # GPUs already initialised in this process
-            raise RuntimeError(f"{backend}: cannot hide the GPU from TensorFlow any more ({exc}); a device: cpu row "
-                               "must run in a fresh process") from exc
+            raise DevicePlacementError(f"{backend}: cannot hide the GPU from TensorFlow any more ({exc}); "
+                                       "a device: cpu row must run in a fresh process") from exc
     gpus = tf.config.list_physical_devices("GPU") if device != "cpu" else []
     if device == "gpu" and not gpus:
         raise RuntimeUnavailable(

@@ -10,6 +10,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from edgebench.contracts.vocabulary import INPUT_SHAPE
+from edgebench.runtimes.base import BackendInputError
 from edgebench.runtimes.savedmodel import SavedModelFunction
 
 
@@ -21,7 +22,7 @@ class TFTRT(SavedModelFunction):
     def __init__(self, artifact, precision="fp32", threads=None, batch_size=None, **options):
         options.setdefault("device", "gpu")  # TensorRT engines run on the GPU only
         if str(options["device"]).lower() != "gpu":
-            raise ValueError(f"{self.name}: options.device can only be gpu, not {options['device']!r}")
+            raise BackendInputError(f"{self.name}: options.device can only be gpu, not {options['device']!r}")
         super().__init__(artifact, precision, threads, batch_size, **options)
 
     @classmethod

@@ -50,7 +50,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from edgebench.contracts.vocabulary import INPUT_SHAPE, NUM_CLASSES, TF32_EFFECTIVE_KEY
-from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.runtimes.base import BackendInputError, Runtime, RuntimeUnavailable
 
 MODES = ("eager", "graph", "compile", "compile-graph")
 CAPTURED = ("graph", "compile-graph")  # modes that capture a CUDA graph per batch size themselves
@@ -72,23 +72,23 @@ GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks it
 def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"{name}: unknown options {unknown}; known: {sorted(DEFAULTS)}")
+        raise BackendInputError(f"{name}: unknown options {unknown}; known: {sorted(DEFAULTS)}")
     s = dict(DEFAULTS)
     s.update(presets)
     s.update(options)  # a suite's options override the variant's presets
     for key, allowed in CHOICES.items():
         if s[key] not in allowed:
-            raise ValueError(f"{name}: option {key}={s[key]!r}; choose one of {', '.join(allowed)}")
+            raise BackendInputError(f"{name}: option {key}={s[key]!r}; choose one of {', '.join(allowed)}")
     for key in FLAGS:
         if not isinstance(s[key], bool):
-            raise ValueError(f"{name}: option {key} must be true or false, not {s[key]!r}")
+            raise BackendInputError(f"{name}: option {key} must be true or false, not {s[key]!r}")
     for key in COUNTS:
         v = s[key]
         if (v is not None or key != "benchmark_limit") and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ValueError(f"{name}: option {key} must be an integer >= 0, not {v!r}")
+            raise BackendInputError(f"{name}: option {key} must be an integer >= 0, not {v!r}")
     if (s["chunk"] or s["inline_copies"]) and (s["mode"] not in CAPTURED or s["io"] != "pinned"):
-        raise ValueError(f"{name}: chunk and inline_copies need a captured mode ({', '.join(CAPTURED)}) and "
-                         f"io=pinned, not mode={s['mode']} io={s['io']}")
+        raise BackendInputError(f"{name}: chunk and inline_copies need a captured mode ({', '.join(CAPTURED)}) and "
+                                f"io=pinned, not mode={s['mode']} io={s['io']}")
     return s
 
 
@@ -137,15 +137,15 @@ class TorchFromOnnx(Runtime):
         super().__init__(artifact, precision=precision, threads=threads, batch_size=batch_size, **options)
         self.settings = _settings(self.name, self.presets, options)
         if self.settings["tf32"] and precision != "fp32":
-            raise ValueError(f"{self.name}: tf32 applies to fp32 only, not {precision}")
+            raise BackendInputError(f"{self.name}: tf32 applies to fp32 only, not {precision}")
         if self.settings["mode"] == "compile-graph" and self.settings["compile_mode"] in ("reduce-overhead",
                                                                                           "max-autotune"):
-            raise ValueError(f"{self.name}: mode=compile-graph captures its own CUDA graphs; compile_mode "
-                             f"{self.settings['compile_mode']} would add Inductor's: use default or "
-                             f"max-autotune-no-cudagraphs")
+            raise BackendInputError(f"{self.name}: mode=compile-graph captures its own CUDA graphs; compile_mode "
+                                    f"{self.settings['compile_mode']} would add Inductor's: use default or "
+                                    f"max-autotune-no-cudagraphs")
         if self.settings["freeze"] and self.settings["mode"] not in COMPILED:
-            raise ValueError(f"{self.name}: freeze applies to the compiled modes only, "
-                             f"not mode={self.settings['mode']}")
+            raise BackendInputError(f"{self.name}: freeze applies to the compiled modes only, "
+                                    f"not mode={self.settings['mode']}")
         self.applied: Dict[str, Any] = {}
 
     @classmethod
