@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Union
 
 from edgebench.contracts.vocabulary import INPUT_NAME, INPUT_SHAPE
+from edgebench.engines.errors import EnginesError
 from edgebench.errors import EdgebenchError
 
 CALIBRATION_FILE = "calibration.npy"
 ENGINE_DIR = "engines"
 
 
-class CalibrationDataError(EdgebenchError, ValueError):
+class CalibrationDataError(EnginesError, ValueError):
     """A calibration data file that is missing, unreadable or not NHWC images: names the path and the cause."""
 
     def __init__(self, path, reason: str):

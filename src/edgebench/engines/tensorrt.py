@@ -42,14 +42,14 @@ from edgebench.engines.calibration import (
     images_digest,
     read_calibration_file,
 )
-from edgebench.errors import EdgebenchError
+from edgebench.engines.errors import EnginesError
 
 PRECISIONS = EXPORT_PRECISIONS
 INT8_SOURCES = ("calibrate", "qdq")
 QDQ_ONNX = "model.int8.onnx"
 
 
-class EngineError(EdgebenchError, RuntimeError):
+class EngineError(EnginesError, RuntimeError):
     """An engine that cannot be built, cached or loaded: names the path and the cause."""
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from edgebench.contracts.vocabulary import EXPORT_PRECISIONS, INPUT_NAME, INPUT_SHAPE
-from edgebench.errors import EdgebenchError
+from edgebench.engines.errors import EnginesError
 
 DEFAULT_TRTEXEC = "/usr/src/tensorrt/bin/trtexec"  # JetPack / NGC location; not on PATH there
 PRECISIONS = EXPORT_PRECISIONS   # the precisions an engine is built in: the exporters'
@@ -177,7 +177,7 @@ def images_per_second(summary: Dict[str, object], batch: int) -> Optional[float]
     return batch * 1000.0 / mean if mean else None
 
 
-class TrtexecError(EdgebenchError, RuntimeError):
+class TrtexecError(EnginesError, RuntimeError):
     """trtexec is missing or failed: says which binary, the command and the tail of its output."""
 
 

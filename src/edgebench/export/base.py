@@ -19,13 +19,14 @@ from edgebench.contracts.vocabulary import EXPORT_PRECISIONS as PRECISIONS
 from edgebench.contracts.vocabulary import FORMATS, INPUT_SHAPE, NUM_CLASSES
 from edgebench.engines.calibration import float_images
 from edgebench.errors import EdgebenchError
+from edgebench.export.errors import ExportFamilyError
 from edgebench.export.manifest import ArtifactRecord
 
 __all__ = ["FORMATS", "PRECISIONS", "INPUT_SHAPE", "NUM_CLASSES", "ArtifactRecord", "ExportContext", "ExportError",
            "Exporter", "ModelError", "tool_versions", "load_keras_model", "check_model_io", "float_images"]
 
 
-class ExportError(EdgebenchError, RuntimeError):
+class ExportError(ExportFamilyError, RuntimeError):
     """An export that failed: names the artifact (format and precision) and the cause."""
 
     def __init__(self, artifact: str, cause: str):
@@ -51,7 +52,7 @@ class UnknownArtifactError(ExportStepError, KeyError):
     """An artifact name no exporter is registered for: a KeyError too."""
 
 
-class ModelError(EdgebenchError, ValueError):
+class ModelError(ExportFamilyError, ValueError):
     """The input model cannot be used: missing, corrupt, or not a 32x32x3 -> 10 classifier."""
 
     def __init__(self, path, reason: str):

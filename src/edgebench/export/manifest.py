@@ -35,7 +35,7 @@ from edgebench.contracts.schema import (
     need,
 )
 from edgebench.contracts.vocabulary import FORMATS, PRECISIONS
-from edgebench.errors import EdgebenchError
+from edgebench.export.errors import ExportFamilyError
 
 SCHEMA = "edgebench.manifest"
 SCHEMA_VERSION = 1
@@ -45,7 +45,7 @@ FILENAME = "manifest.json"
 ARTIFACT_STATUSES = ("ok", "failed")
 
 
-class ManifestError(EdgebenchError, LookupError):
+class ManifestError(ExportFamilyError, LookupError):
     """A manifest that is missing or unreadable, or an artifact it lacks or marks failed."""
 
 

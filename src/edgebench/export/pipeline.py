@@ -20,17 +20,17 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Unio
 
 from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
 from edgebench.engines.calibration import CALIBRATION_FILE, write_calibration_file
-from edgebench.errors import EdgebenchError
 from edgebench.export import manifest as manifest_mod
 from edgebench.export import parity as parity_mod
 from edgebench.export.base import ArtifactRecord, ExportContext, ModelError, tool_versions
+from edgebench.export.errors import ExportFamilyError
 from edgebench.export.registry import exporter_class, filename, select
 
 DEFAULT_CALIB_IMAGES = CALIB_IMAGES_DEFAULT
 TMP_DIRNAME = ".edgebench-tmp"
 
 
-class ExportDataError(EdgebenchError, ValueError):
+class ExportDataError(ExportFamilyError, ValueError):
     """CIFAR-10 is needed (parity, INT8 calibration) but cannot be read: nothing was exported."""
 
     def __init__(self, source: Optional[str], cause: str):
