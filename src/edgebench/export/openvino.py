@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from edgebench.contracts.vocabulary import CALIB_IMAGES_DEFAULT
-from edgebench.export.base import ExportContext, Exporter, ExportError, float_images
+from edgebench.export.base import ExportContext, Exporter, ExportError, ExportOptionError, float_images
 
 IR_FILENAME = "model.xml"
 PRESETS = ("mixed", "performance")
@@ -34,15 +34,15 @@ def validate(options: Dict[str, Any]) -> Dict[str, Any]:
     out.update({k: v for k, v in options.items() if v is not None})
     unknown = sorted(set(out) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown openvino-int8 options {unknown}; known: {sorted(DEFAULTS)}")
+        raise ExportOptionError(f"unknown openvino-int8 options {unknown}; known: {sorted(DEFAULTS)}")
     out["calib_images"] = int(out["calib_images"])
     if out["calib_images"] < 1:
-        raise ValueError(f"calib_images must be >= 1, got {out['calib_images']}")
+        raise ExportOptionError(f"calib_images must be >= 1, got {out['calib_images']}")
     out["preset"] = str(out["preset"]).lower()
     if out["preset"] not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {out['preset']!r}")
+        raise ExportOptionError(f"preset must be one of {', '.join(PRESETS)}, got {out['preset']!r}")
     if out["keep_float"] not in KEEP_FLOAT_CHOICES:
-        raise ValueError(f"keep_float must be one of {', '.join(KEEP_FLOAT_CHOICES)}, got {out['keep_float']!r}")
+        raise ExportOptionError(f"keep_float must be one of {', '.join(KEEP_FLOAT_CHOICES)}, got {out['keep_float']!r}")
     out["fast_bias_correction"] = bool(out["fast_bias_correction"])
     out["fold_batchnorm"] = bool(out["fold_batchnorm"])
     return out

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from edgebench.runtimes.base import Runtime, RuntimeUnavailable
+from edgebench.runtimes.base import BackendInputError, Runtime, RuntimeUnavailable
 
 MODES = ("latency", "throughput")
 #: suite precision -> INFERENCE_PRECISION_HINT value (int8: NNCF's IR; what stays in float runs at f32)
@@ -40,9 +40,9 @@ def compile_properties(precision: str, threads: Optional[int], mode: str,
                        pinning: Optional[bool] = None, num_requests: Optional[int] = None) -> Dict[str, str]:
     """The CPU plugin properties for one row (string keys and values, as `Core.compile_model` takes them)."""
     if mode not in MODES:
-        raise ValueError(f"openvino mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise BackendInputError(f"openvino mode must be one of {', '.join(MODES)}, got {mode!r}")
     if precision not in INFERENCE_PRECISION:
-        raise ValueError(f"openvino has no {precision} path (it offers {', '.join(INFERENCE_PRECISION)})")
+        raise BackendInputError(f"openvino has no {precision} path (it offers {', '.join(INFERENCE_PRECISION)})")
     props = {"PERFORMANCE_HINT": mode.upper(), "INFERENCE_PRECISION_HINT": INFERENCE_PRECISION[precision]}
     if threads is not None:
         props["INFERENCE_NUM_THREADS"] = str(int(threads))
@@ -50,7 +50,7 @@ def compile_properties(precision: str, threads: Optional[int], mode: str,
         props["ENABLE_CPU_PINNING"] = "YES" if pinning else "NO"
     if num_requests is not None:
         if int(num_requests) < 1:
-            raise ValueError(f"openvino num_requests must be >= 1, got {num_requests}")
+            raise BackendInputError(f"openvino num_requests must be >= 1, got {num_requests}")
         props["PERFORMANCE_HINT_NUM_REQUESTS"] = str(int(num_requests))
     return props
 
@@ -85,7 +85,7 @@ class OpenVINO(Runtime):
     def __init__(self, artifact, precision: str = "fp32", threads=None, batch_size=None, **options: Any):
         unknown = sorted(set(options) - set(OPTION_KEYS))
         if unknown:
-            raise ValueError(f"{self.name}: unknown options {unknown}; known: {list(OPTION_KEYS)}")
+            raise BackendInputError(f"{self.name}: unknown options {unknown}; known: {list(OPTION_KEYS)}")
         super().__init__(artifact, precision=precision, threads=threads, batch_size=batch_size, **options)
         self.properties = compile_properties(precision, threads, self.mode, options.get("pinning"),
                                              options.get("num_requests"))
