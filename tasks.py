@@ -147,7 +147,7 @@ def export(c, run=None, formats=None, data=None, parity_images=1000, target=None
     if target not in (None, "", "local"):
         args = ["--parity-images", str(int(parity_images))] + (["--formats", *formats.split(",")] if formats else [])
         return _in_container("export", c, run, data, target, image, args)
-    from edgebench.export import ExportDataError, export_all
+    from edgebench.export import export_all
     from edgebench.export import manifest as manifest_mod
 
     model = _run_dir(c, run) / "model.keras"
@@ -156,7 +156,7 @@ def export(c, run=None, formats=None, data=None, parity_images=1000, target=None
     fmts = formats.split(",") if formats else None
     try:
         man = export_all(model, formats=fmts, data_source=_opt(c, "data", data), parity_images=int(parity_images))
-    except ExportDataError as exc:
+    except USER_ERRORS as exc:  # unreadable data, an unknown --formats name: one line, not a traceback
         raise Exit(f"export: {exc}") from None
     bad = manifest_mod.failed(man)
     if bad:
