@@ -75,8 +75,12 @@ def bench_artifacts(tmp_path_factory, trained_model_dir, cifar_source):
 
     out = tmp_path_factory.mktemp("bench-artifacts")
     shutil.copy2(trained_model_dir / "model.keras", out / "model.keras")
+    # the INT8 gate is off here (recorded in the manifest): the session's model is trained for one epoch on
+    # 2,048 images, its logits near-tied, and its INT8 agreement with Keras varies from run to run (0.88 to
+    # 0.97 seen) around the default gate of 0.98; test_openvino.py bounds it instead
     export_all(out / "model.keras", formats=["onnx-fp32", "tflite-fp32", "openvino-fp32", "openvino-int8"],
-               data_source=cifar_source, parity_images=128, calib_images=128, log=None)
+               data_source=cifar_source, parity_images=128, calib_images=128,
+               thresholds={"int8": {"min_top1_agreement": 0.0}}, log=None)
     return out
 
 
