@@ -18,7 +18,16 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx2torch import convert  # noqa: E402
 
 from edgebench.onnxgraph.clean import clean  # noqa: E402
-from edgebench.runtimes.torch_fuse import ConvAddReLU, ConvReLU, fuse_cudnn  # noqa: E402
+from edgebench.runtimes.torch_fuse import (  # noqa: E402
+    ConvAddReLU,
+    ConvReLU,
+    DownsampleFork,
+    ReducedMatMul,
+    fuse_cudnn,
+    merge_downsample,
+    pad_input_channels,
+    reduce_small_matmuls,
+)
 
 RNG = np.random.default_rng(7)
 
@@ -52,22 +61,22 @@ class _Builder:
         self.nodes.append(helper.make_node(kind, inputs, [out], **attrs))
         return out
 
-    def block(self, x, cin, cout, stride):
-        h = self.op("Relu", [self.conv_bn(x, cin, cout, 3, stride)])
+    def block(self, x, cin, cout, stride, pads=None):
+        h = self.op("Relu", [self.conv_bn(x, cin, cout, 3, stride, pads=pads)])
         h = self.conv_bn(h, cout, cout, 3)
         short = self.conv_bn(x, cin, cout, 1, stride, pads=[0] * 4) if stride != 1 or cin != cout else x
         # the downsample branch enters the Add first, the identity second: both orders must be matched
         return self.op("Relu", [self.op("Add", [short, h] if short is not x else [h, x])])
 
 
-def mini_resnet(tail_relu: bool = True, hw: int = 16):
+def mini_resnet(tail_relu: bool = True, hw: int = 16, down_pads=None):
     """NHWC 16x16x3 -> stem Conv(asymmetric pads)/BN/Relu -> identity block -> downsample block -> [Add without
     Relu] -> GAP -> Flatten -> Gemm, the way the kit's tf2onnx exports look."""
     b = _Builder()
     x = b.op("Transpose", ["image"], perm=[0, 3, 1, 2])
     x = b.op("Relu", [b.conv_bn(x, 3, 8, 3, 2, pads=[0, 0, 1, 1])])  # 'SAME' with stride 2: pads after only
     x = b.block(x, 8, 8, 1)
-    x = b.block(x, 8, 16, 2)
+    x = b.block(x, 8, 16, 2, pads=down_pads)
     y = b.conv_bn(x, 16, 16, 1)
     x = b.op("Add", [y, x]) if not tail_relu else b.op("Relu", [b.op("Add", [y, x])])
     x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
@@ -195,3 +204,97 @@ def test_fuse_is_off_by_default_and_checked(tmp_path):
     assert TorchFromOnnx(None).settings["fuse"] == "none"
     with pytest.raises(ValueError, match="fuse"):
         TorchFromOnnx(None, fuse="tensorrt")
+
+
+@pytest.mark.parametrize("down_pads, tap", [(None, [1, 1]), ([0, 0, 1, 1], [0, 0])])
+def test_the_downsample_projection_merges_into_its_blocks_first_conv(down_pads, tap):
+    """Symmetric pads (the centre tap reads the projection's pixel) and tf2onnx's 'SAME' stride-2 pads after only
+    (a pre-pad module; the top-left tap): both merge; small batches take the merged path, large ones the two
+    convolutions apart, and both compute what the unfused graph computes."""
+    gm = _converted(mini_resnet(down_pads=down_pads))
+    x = _x(4)
+    with torch.no_grad():
+        before = gm(x)
+    fuse_cudnn(gm, example=x[:1])
+    report = merge_downsample(gm, max_batch=2)
+    assert report["merged"] == 1 and report["sites"][0]["tap"] == tap, report
+    forks = [m for m in gm.modules() if isinstance(m, DownsampleFork)]
+    assert len(forks) == 1 and forks[0].weight.shape == (32, 8, 3, 3)  # 16 main + 16 projection channels
+    assert _kinds(gm).count("Conv2d") == 0  # the projection is called by the fork only
+    with torch.no_grad():
+        small, large = torch.cat([gm(x[:2]), gm(x[2:])]), gm(x)  # merged path, then the two convolutions apart
+    torch.testing.assert_close(small, before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(large, before, rtol=1e-5, atol=1e-5)
+
+
+def test_an_identity_residual_is_not_merged_and_a_stride_mismatch_is_left():
+    gm = _converted(mini_resnet())
+    fuse_cudnn(gm)
+    fork_free = merge_downsample(gm, max_batch=64)
+    assert fork_free["merged"] == 1 and not fork_free["left"]  # the identity blocks are no candidates
+    gm = _converted(mini_resnet())
+    fuse_cudnn(gm)
+    proj = next(m for m in gm.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1))
+    proj.stride = (1, 1)
+    report = merge_downsample(gm, max_batch=64)
+    assert report["merged"] == 0 and "stride" in report["left"][0]["reason"]
+
+
+def test_the_head_matmul_becomes_a_reduction():
+    gm = _converted(mini_resnet())
+    x = _x()
+    with torch.no_grad():
+        before = gm(x)
+    report = reduce_small_matmuls(gm, max_cols=64)
+    assert report["reduced"] == 1 and report["sites"][0]["shape"] == [16, 10]
+    assert "Linear" not in _kinds(gm) and "ReducedMatMul" in _kinds(gm)
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), before, rtol=1e-5, atol=1e-5)
+    gm = _converted(mini_resnet())
+    assert reduce_small_matmuls(gm, max_cols=8)["reduced"] == 0  # 10 columns: more than asked for
+
+
+def test_the_matmul_form_of_tf2onnx_heads_is_reduced_too():
+    w = torch.from_numpy(RNG.standard_normal((16, 10)).astype(np.float32))
+    m = ReducedMatMul(w, torch.ones(10))
+    x = torch.from_numpy(RNG.standard_normal((3, 16)).astype(np.float32))
+    torch.testing.assert_close(m(x), x @ w + 1, rtol=1e-5, atol=1e-5)
+
+
+def test_the_stem_input_channels_are_padded_with_zeros():
+    gm = _converted(mini_resnet())
+    x = _x()
+    with torch.no_grad():
+        before = gm(x)
+    fuse_cudnn(gm)
+    report = pad_input_channels(gm, 8)
+    assert report["padded"] == 1 and report["sites"][0]["in_channels"] == 3
+    stem = next(m for m in gm.modules() if isinstance(m, ConvReLU) and m.cpad)
+    assert stem.weight.shape[1] == 8 and stem.cpad == 5
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), before, rtol=1e-5, atol=1e-5)
+
+
+def test_the_lean_options_run_on_the_cpu_and_are_recorded(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from edgebench.runtimes.torch import TorchFromOnnx
+
+    path = tmp_path / "model.onnx"
+    onnx.save(mini_resnet(hw=32, down_pads=[0, 0, 1, 1]), str(path))
+    x = RNG.uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    rt = TorchFromOnnx(str(path), precision="fp32", fuse="cudnn", device="cpu", merge_downsample=2,
+                       reduce_matmul=64, pad_channels=4)
+    rt.load()
+    try:
+        ys = [rt.infer(x[:2]), rt.infer(x)]
+        settings = rt.versions()["settings"]
+    finally:
+        rt.close()
+    for y, want in zip(ys, (ref[:2], ref)):
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+    assert settings["merged_downsample"]["merged"] == 1 and settings["reduced_matmuls"]["reduced"] == 1
+    assert settings["padded_channels"]["sites"][0]["padded_to"] == 4
+    assert settings["casts"] == "eager" and settings["copies_rule"]["copies"] == "outside the model"
+    with pytest.raises(ValueError, match="fuse=cudnn"):
+        TorchFromOnnx(str(path), merge_downsample=64)

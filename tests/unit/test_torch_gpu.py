@@ -169,3 +169,23 @@ def test_chunked_and_inline_copies_match_onnxruntime(small_model, backend, preci
         settings = rt.versions()["settings"]
     assert settings["chunked"] == {"8": 2, "12": 3} and settings["inline_copies_at"] == [2]
     assert settings["graphs_captured"] == [2, 6, 8, 12]
+
+
+@pytest.mark.skipif(not _real_models(), reason="set EDGEBENCH_GPU_MODELS to a folder of <stem>/model.onnx "
+                                               "(tools/gpu-study/run.sh test)")
+@pytest.mark.parametrize("path", _real_models(), ids=lambda p: p.parent.name)
+def test_real_export_lean_passes_apply_and_match_onnxruntime(path):
+    """torch-fused-compile-lean's passes on the kit's export, on cuDNN: the 3 downsample projections merged, the
+    head reduced, the stem padded; the merged path (batch <= 64, copies in the graph) and the apart path (80)
+    both compute what ONNX Runtime computes (FP32, so random weights stay finite; mode graph: no compile)."""
+    x = np.random.default_rng(11).uniform(0, 255, (80, 32, 32, 3)).astype(np.float32)
+    ref = _reference(path, x)
+    with runtimes.open("torch-fused-compile-lean", str(path), precision="fp32", mode="graph") as rt:
+        outs = [rt.infer(x[:4]), rt.infer(x), rt.infer(x[4:8])]
+        settings = rt.versions()["settings"]
+    for y, want in zip(outs, (ref[:4], ref, ref[4:8])):
+        err = np.abs(y.astype(np.float64) - want).max() / np.abs(want).max()
+        assert err < TOL["fp32"], err
+    assert settings["merged_downsample"]["merged"] == 3, settings["merged_downsample"]
+    assert settings["reduced_matmuls"]["reduced"] == 1 and settings["padded_channels"]["padded"] == 1
+    assert settings["inline_copies_at"] == [4]

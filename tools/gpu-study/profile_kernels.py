@@ -9,6 +9,10 @@ runtime (edgebench.runtimes) loads model.onnx, warms up, times calls on one rand
 activity (kernel_profile.py beside this script) next to the per-layer roofline of the cleaned graph at that batch
 and precision (edgebench.onnxgraph.roofline) and the card's peaks (reference/gpu-peaks.json). The JSON is
 rewritten after every configuration, so a run cut short keeps what it measured.
+
+`--check N` compares each configuration's logits for its whole batch (the path that was timed: chunked, inline
+or whole) with ONNX Runtime FP32 on the CPU over N images spread across the batch (every chunk among them):
+largest absolute logit difference, relative to the largest reference logit, and top-1 agreement.
 """
 from __future__ import annotations
 
@@ -41,12 +45,34 @@ def parse_config(spec: str):
     return parts[0], parts[1], int(parts[2]), options
 
 
+_ORT = {}
+
+
+def _check(path, x, y, n):
+    """The batch's logits `y` against ONNX Runtime FP32 over `n` images spread evenly across the batch."""
+    import numpy as np
+    import onnxruntime as ort
+
+    if path not in _ORT:
+        _ORT[path] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = _ORT[path]
+    idx = np.unique(np.linspace(0, len(x) - 1, min(n, len(x))).astype(int))
+    ref = sess.run(None, {sess.get_inputs()[0].name: x[idx]})[0].astype(np.float64)
+    got = y[idx].astype(np.float64)
+    diff = float(np.abs(got - ref).max())
+    return {"images": int(len(idx)), "first": int(idx[0]), "last": int(idx[-1]), "max_abs_logit_diff": diff,
+            "rel_diff": diff / max(float(np.abs(ref).max()), 1e-12), "finite": bool(np.isfinite(got).all()),
+            "top1_agreement": float((got.argmax(1) == ref.argmax(1)).mean())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--artifacts", required=True, help="folder with model.onnx")
     ap.add_argument("--out", required=True, help="JSON file to write")
     ap.add_argument("--profile-calls", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=1.0, help="timed calls for about this long")
+    ap.add_argument("--check", type=int, default=0, metavar="N",
+                    help="compare N images of each batch's logits with ONNX Runtime FP32 (0: no check)")
     ap.add_argument("configs", nargs="+", metavar="CONFIG")
     args = ap.parse_args(argv)
     configs = [parse_config(c) for c in args.configs]
@@ -93,6 +119,8 @@ def main(argv=None) -> int:
                     for _ in range(args.profile_calls):
                         rt.infer(x)
                 settings = rt.versions()["settings"]
+                if args.check:
+                    entry["check"] = _check(path, x, rt.infer(x), args.check)
             kernels = [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
                        if e.device_type == DeviceType.CUDA]
             held_to = arithmetic(precision, settings)

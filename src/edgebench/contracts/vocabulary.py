@@ -61,6 +61,7 @@ BACKENDS: Dict[str, Tuple[str, str]] = {
     "torch-fused-compile-graph": ("onnx", "gpu"),    # fuse: cudnn, then torch.compile captured in a CUDA graph
     "torch-fused-compile-compute": ("onnx", "gpu"),  # the same, compute only
     "torch-fused-compile-pipe": ("onnx", "gpu"),  # fused + compiled + graphs, copies overlapped / inside the graph
+    "torch-fused-compile-lean": ("onnx", "gpu"),  # the same + batch-1 passes (downsample merged, head, stem pad)
 }
 #: the backend that runs each format in parity checks and as a reference
 FORMAT_BACKEND: Dict[str, str] = {"keras": "keras-call", "savedmodel": "savedmodel", "onnx": "onnxruntime",

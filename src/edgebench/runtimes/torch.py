@@ -42,6 +42,18 @@ extra.backend_versions.settings, with what was actually applied):
                    (cudnn.benchmark, always on here) times per convolution shape; 0 times every one
     benchmark_limit_max_batch  0 (default: every batch) | N: the captured modes apply benchmark_limit to batches
                    of at most N only (where the engine choice is the latency); larger ones keep PyTorch's limit
+    merge_downsample  0 (default) | N (needs fuse: cudnn): for batches of at most N, a block's first convolution
+                   and its 1x1 downsample projection, which read the same input, run as one convolution with the
+                   projection's weights as extra output channels (torch_fuse.merge_downsample): one kernel fewer
+                   a downsampling block where one image cannot fill the GPU; larger batches run the two apart
+    reduce_matmul  0 (default) | N: a MatMul / Gemm by a constant weight of at most N columns (the classifier
+                   head) becomes a multiply and a sum (torch_fuse.reduce_small_matmuls): under torch.compile one
+                   reduction kernel instead of cuBLAS's split-K GEMV (three kernels and memsets at batch 1)
+    pad_channels   0 (default) | N (needs fuse: cudnn): a fused convolution's input channels (the stem's 3) are
+                   zero-padded, with zero weights, to a multiple of N (torch_fuse.pad_input_channels): the same
+                   function in a shape cuDNN's aligned tensor-core kernels take
+The compiled modes compile the casts too (input to the precision, logits back to FP32), so Inductor fuses them
+into the first and last kernels (settings.casts: compiled); the other modes cast outside the model.
 """
 from __future__ import annotations
 
@@ -61,10 +73,12 @@ FUSE_MODES = ("none", "cudnn")
 DEFAULTS: Dict[str, Any] = {"mode": "eager", "compile_mode": "default", "tf32": False, "channels_last": False,
                             "io": "pageable", "clean": True, "sync_check": False, "freeze": False, "device": None,
                             "fuse": "none", "chunk": 0, "inline_copies": 0, "benchmark_limit": None,
-                            "benchmark_limit_max_batch": 0}
+                            "benchmark_limit_max_batch": 0, "merge_downsample": 0, "reduce_matmul": 0,
+                            "pad_channels": 0}
 CHOICES = {"mode": MODES, "compile_mode": COMPILE_MODES, "io": IO_MODES, "fuse": FUSE_MODES}
 FLAGS = ("tf32", "channels_last", "clean", "sync_check", "freeze")
-COUNTS = ("chunk", "inline_copies", "benchmark_limit", "benchmark_limit_max_batch")  # integers >= 0
+COUNTS = ("chunk", "inline_copies", "benchmark_limit", "benchmark_limit_max_batch", "merge_downsample",
+          "reduce_matmul", "pad_channels")  # integers >= 0
 # (benchmark_limit may be null)
 GRAPH_WARMUP = 3  # eager runs on a side stream before a capture (cuDNN picks its algorithms there)
 
@@ -89,7 +103,29 @@ def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Di
     if (s["chunk"] or s["inline_copies"]) and (s["mode"] not in CAPTURED or s["io"] != "pinned"):
         raise BackendInputError(f"{name}: chunk and inline_copies need a captured mode ({', '.join(CAPTURED)}) and "
                                 f"io=pinned, not mode={s['mode']} io={s['io']}")
+    if (s["merge_downsample"] or s["pad_channels"]) and s["fuse"] != "cudnn":
+        raise BackendInputError(f"{name}: merge_downsample and pad_channels work on the fused graph: they need "
+                                f"fuse=cudnn, not fuse={s['fuse']}")
     return s
+
+
+class _Casts(object):
+    """Builds the module that torch.compile sees in the compiled modes: the model with its input cast to the
+    run's precision and its logits cast back to FP32, so Inductor fuses both casts into its kernels."""
+
+    @staticmethod
+    def wrap(module, dtype):
+        import torch
+
+        class CastIO(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x.to(dtype)).float()
+
+        return CastIO(module)
 
 
 def make_static(module) -> Dict[str, int]:
@@ -206,6 +242,10 @@ class TorchFromOnnx(Runtime):
         module = module.eval()
         if s["fuse"] == "cudnn":
             self._fuse(module, proto, dev)
+        if s["reduce_matmul"]:
+            from edgebench.runtimes.torch_fuse import reduce_small_matmuls
+
+            self.applied["reduced_matmuls"] = reduce_small_matmuls(module, s["reduce_matmul"])
         module = module.to(dev)
         if self.dtype != torch.float32:
             module = module.to(self.dtype)
@@ -221,13 +261,17 @@ class TorchFromOnnx(Runtime):
             torch.backends.cudnn.allow_tf32 = s["tf32"]
             self.applied["gpu_name"] = torch.cuda.get_device_name(dev)
         self.applied[TF32_EFFECTIVE_KEY] = bool(s["tf32"] and self.precision == "fp32" and dev.type == "cuda")
+        self._cast_in = s["mode"] not in COMPILED
         if s["mode"] in COMPILED:
             import torch._dynamo
             import torch._inductor.config
 
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             torch._inductor.config.freezing = s["freeze"]
-            module = torch.compile(module, mode=None if s["compile_mode"] == "default" else s["compile_mode"])
+            module = torch.compile(_Casts.wrap(module, self.dtype),
+                                   mode=None if s["compile_mode"] == "default" else s["compile_mode"])
+        self.applied["casts"] = "eager" if self._cast_in else "compiled"
+        self.applied["copies_rule"] = self._copies_rule()
         self.model = module
         self._graphs: Dict[int, Dict[str, Any]] = {}
         self._pinned: Dict[int, Any] = {}
@@ -252,16 +296,33 @@ class TorchFromOnnx(Runtime):
                                      f"{dev} has none (torch.backends.cudnn.is_available() is False)")
         self.applied["fused_kernel"] = (f"cudnn {torch.backends.cudnn.version()}" if dev.type == "cuda" else
                                         f"reference (plain ops: no cuDNN on {dev.type})")
+        from edgebench.runtimes.torch_fuse import merge_downsample, pad_input_channels
+
+        if self.settings["merge_downsample"]:
+            self.applied["merged_downsample"] = merge_downsample(module, self.settings["merge_downsample"])
+        if self.settings["pad_channels"]:
+            self.applied["padded_channels"] = pad_input_channels(module, self.settings["pad_channels"])
+
+    def _copies_rule(self) -> Dict[str, Any]:
+        """How each batch size's copies run, known at load (a row's settings are read after its first scenario,
+        before the larger batches have run: this says what they do; graphs_captured/chunked what has run)."""
+        s = self.settings
+        if s["mode"] not in CAPTURED or s["io"] != "pinned" or self.dev.type != "cuda":
+            return {"copies": "outside the model" if s["io"] != "device" else "none (input on the device)"}
+        return {"inside_the_graph_at_most": s["inline_copies"],
+                "chunks_of": s["chunk"], "chunked_when": "batch > chunks_of and a multiple of it" if s["chunk"]
+                else "never", "otherwise": "one copy up before the graph's replay, one back after"}
 
     # --- per call -----------------------------------------------------------------------------
     def _forward(self, t):
         torch = self.torch
         with torch.inference_mode():
+            t = t.to(self.dtype) if self._cast_in else t
             if not self.settings["sync_check"] or self.dev.type != "cuda":
-                return self.model(t.to(self.dtype))
+                return self.model(t)
             torch.cuda.set_sync_debug_mode("error")
             try:
-                return self.model(t.to(self.dtype))
+                return self.model(t)
             finally:
                 torch.cuda.set_sync_debug_mode("default")
 
@@ -401,7 +462,7 @@ class TorchFromOnnx(Runtime):
             with torch.inference_mode(), torch.cuda.graph(graph, pool=self._pool):
                 if host is not None:
                     static_in.copy_(host[0][1], non_blocking=True)
-                out = self.model(view.to(self.dtype))
+                out = self.model(view.to(self.dtype) if self._cast_in else view)
                 if out.dtype != torch.float32:
                     out = out.float()  # the cast to FP32 logits inside the graph: no extra launch
                 if static_out is None:
@@ -538,8 +599,16 @@ class TorchFusedCompilePipelined(TorchFromOnnx):
                "inline_copies": 64, "benchmark_limit": 0, "benchmark_limit_max_batch": 64}
 
 
+class TorchFusedCompileLean(TorchFromOnnx):
+    """torch-fused-compile-pipe with the batch-1 passes: the downsample projections merged into their blocks'
+    first convolutions (batches of up to 64), the classifier's MatMul as a reduction, the stem's 3 input channels
+    padded to 8."""
+    name = "torch-fused-compile-lean"
+    presets = dict(TorchFusedCompilePipelined.presets, merge_downsample=64, reduce_matmul=64, pad_channels=8)
+
+
 #: backend name -> "module:Class": the registry's entries for this module (runtimes/__init__.py)
 VARIANTS: Dict[str, str] = {cls.name: f"{__name__}:{cls.__name__}" for cls in (
     TorchFromOnnx, TorchChannelsLast, TorchGraph, TorchGraphTF32, TorchCompile, TorchCompileGraphs,
     TorchComputeOnly, TorchCompileGraph, TorchCompileComputeOnly, TorchFusedGraph, TorchFusedComputeOnly,
-    TorchFusedCompileGraph, TorchFusedCompileComputeOnly, TorchFusedCompilePipelined)}
+    TorchFusedCompileGraph, TorchFusedCompileComputeOnly, TorchFusedCompilePipelined, TorchFusedCompileLean)}

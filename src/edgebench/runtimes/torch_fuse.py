@@ -76,16 +76,21 @@ class _FusedConv(nn.Module):
         self.weight, self.bias, self.pad = conv.weight, conv.bias, pad
         self.stride, self.padding = list(conv.stride), list(conv.padding)
         self.dilation, self.groups = list(conv.dilation), int(conv.groups)
+        self.cpad = 0  # zero input channels added in front of the conv (pad_channels)
 
     def _conv(self, x):
         return torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                           self.groups)
 
+    def _in(self, x):
+        if self.cpad:
+            x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, self.cpad))
+        return self.pad(x) if self.pad is not None else x
+
 
 class ConvReLU(_FusedConv):
     def forward(self, x):
-        if self.pad is not None:
-            x = self.pad(x)
+        x = self._in(x)
         if x.is_cuda:
             return torch.cudnn_convolution_relu(x, self.weight, self.bias, self.stride, self.padding,
                                                 self.dilation, self.groups)
@@ -94,8 +99,7 @@ class ConvReLU(_FusedConv):
 
 class ConvAddReLU(_FusedConv):
     def forward(self, x, z):
-        if self.pad is not None:
-            x = self.pad(x)
+        x = self._in(x)
         if x.is_cuda:
             return torch.cudnn_convolution_add_relu(x, self.weight, z, 1.0, self.bias, self.stride, self.padding,
                                                     self.dilation, self.groups)
@@ -221,3 +225,166 @@ def _record(site: Dict[str, Any], module: str) -> Dict[str, Any]:
     if "z" in site:
         rec["residual"] = site["z"].name
     return rec
+
+
+# --- batch-1 passes (issue 22): fewer and better-shaped kernels where one image cannot fill the GPU -------------
+class DownsampleFork(nn.Module):
+    """A residual block's first fused convolution (3x3, stride s, ReLU) and its downsample projection (1x1, stride
+    s), which read the same input. For batches of at most `max_batch` one convolution computes both: the
+    projection's weights sit at the kernel tap that reads the pixel the projection reads, as extra output
+    channels, and the output is split (ReLU on the main part only). One convolution of twice the output channels
+    costs at batch 1 about what the main one alone costs (the work is too small to fill the GPU), so the
+    projection's kernel and its bias kernel go. Larger batches run the two apart: the merged form spends k*k times
+    the projection's FLOPs."""
+
+    def __init__(self, main: ConvReLU, down: nn.Conv2d, tap: Tuple[int, int], max_batch: int):
+        super().__init__()
+        self.main, self.down, self.max_batch = main, down, int(max_batch)
+        self.c = int(main.weight.shape[0])
+        with torch.no_grad():
+            w = torch.zeros((down.out_channels, *main.weight.shape[1:]), dtype=main.weight.dtype)
+            w[:, :down.in_channels, tap[0], tap[1]] = down.weight[:, :, 0, 0]
+            b_down = down.bias if down.bias is not None else torch.zeros(down.out_channels)
+            b_main = main.bias if main.bias is not None else torch.zeros(self.c)
+            self.weight = nn.Parameter(torch.cat([main.weight.detach(), w]), requires_grad=False)
+            self.bias = nn.Parameter(torch.cat([b_main.detach(), b_down.detach()]), requires_grad=False)
+
+    def forward(self, x):
+        if x.shape[0] > self.max_batch:
+            return self.main(x), self.down(x)
+        m = self.main
+        y = torch.nn.functional.conv2d(m._in(x), self.weight, self.bias, m.stride, m.padding, m.dilation, 1)
+        return torch.relu(y[:, :self.c]), y[:, self.c:]
+
+
+def _merge_tap(gm: fx.GraphModule, fused: fx.Node, down_node: fx.Node) -> Tuple[Optional[Tuple[int, int]], str]:
+    """The kernel tap of the fused main conv that reads the pixel the 1x1 projection reads, or why none does."""
+    main, down = gm.get_submodule(fused.target), gm.get_submodule(down_node.target)
+    if not isinstance(down, nn.Conv2d) or tuple(down.kernel_size) != (1, 1) or tuple(down.padding) != (0, 0) \
+            or down.groups != 1 or tuple(down.dilation) != (1, 1):
+        return None, "the residual is not a plain 1x1 convolution without padding"
+    if list(down.stride) != main.stride or main.groups != 1 or main.dilation != [1, 1] or main.cpad:
+        return None, "the projection's stride differs from the main convolution's (or groups/dilation/channel pad)"
+    if down_node.args[0] is not fused.args[0] or len(fused.users) != 1 or len(down_node.users) != 1:
+        return None, "the projection and the main convolution do not read the same input, or have other users"
+    top, left = main.padding[0], main.padding[1]
+    if main.pad is not None:
+        pads = list(getattr(main.pad, "pads", []))
+        if len(pads) != 4 or getattr(main.pad, "mode", "constant") != "constant":
+            return None, "the main convolution's pre-pad is not a constant 2-D pad"
+        left, top = left + pads[0], top + pads[2]
+    kh, kw = main.weight.shape[2:]
+    if not (0 <= top < kh and 0 <= left < kw):
+        return None, f"no kernel tap reads the projection's pixel (pads top {top}, left {left})"
+    return (int(top), int(left)), ""
+
+
+def merge_downsample(gm: fx.GraphModule, max_batch: int) -> Dict[str, Any]:
+    """After fuse_cudnn: each ConvAddReLU whose residual is a 1x1 projection of the input of the fused ConvReLU
+    before it becomes DownsampleFork (for batches of at most `max_batch`). Returns {"merged": n, "sites": [...],
+    "left": [{"conv", "reason"}]}."""
+    import operator
+
+    sites, left = [], []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), ConvAddReLU):
+            continue
+        h, z = node.args
+        if not (isinstance(h, fx.Node) and isinstance(z, fx.Node) and h.op == "call_module"
+                and isinstance(gm.get_submodule(h.target), ConvReLU) and z.op == "call_module"
+                and isinstance(gm.get_submodule(z.target), nn.Conv2d)):
+            continue  # the residual is no projection (an identity block): nothing to merge
+        tap, why = _merge_tap(gm, h, z)
+        if tap is None:
+            left.append({"conv": z.name, "reason": why})
+            continue
+        name = f"fork_{len(sites)}_{str(h.target).replace('.', '_')}"
+        gm.add_submodule(name, DownsampleFork(gm.get_submodule(h.target), gm.get_submodule(z.target), tap,
+                                              max_batch))
+        first = h if list(gm.graph.nodes).index(h) < list(gm.graph.nodes).index(z) else z
+        with gm.graph.inserting_before(first):
+            fork = gm.graph.call_module(name, args=(h.args[0],))
+            new_h = gm.graph.call_function(operator.getitem, (fork, 0))
+            new_z = gm.graph.call_function(operator.getitem, (fork, 1))
+        h.replace_all_uses_with(new_h)
+        z.replace_all_uses_with(new_z)
+        gm.graph.erase_node(h)
+        gm.graph.erase_node(z)
+        sites.append({"main": h.name, "downsample": z.name, "module": name, "tap": list(tap)})
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    return {"merged": len(sites), "max_batch": int(max_batch), "sites": sites, "left": left}
+
+
+def _attr(gm: fx.GraphModule, target: str):
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class ReducedMatMul(nn.Module):
+    """x @ w (+ b) for a constant w of few columns, as a multiply and a sum over the shared dimension: under
+    torch.compile one reduction kernel (fused with what precedes it) instead of a cuBLAS GEMV, which at batch 1 is
+    three kernels (split-K GEMV, its reduction, the epilogue) and memsets. Same function on every device."""
+
+    def __init__(self, w: torch.Tensor, b: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.register_buffer("w", w.detach().clone())
+        self.register_buffer("b", None if b is None else b.detach().clone())
+
+    def forward(self, x):
+        y = (x.unsqueeze(-1) * self.w).sum(-2)
+        return y if self.b is None else y + self.b
+
+
+def reduce_small_matmuls(gm: fx.GraphModule, max_cols: int) -> Dict[str, Any]:
+    """Each MatMul by a constant 2-D weight (onnx2torch's OnnxMatMul with an initializer) and each nn.Linear with
+    at most `max_cols` output columns becomes ReducedMatMul. Returns {"reduced": n, "sites": [...]}."""
+    sites = []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module":
+            continue
+        mod = gm.get_submodule(node.target)
+        new = None
+        if isinstance(mod, nn.Linear) and mod.out_features <= max_cols and len(node.args) == 1:
+            new = ReducedMatMul(mod.weight.t(), mod.bias)
+        elif type(mod).__name__ == "OnnxMatMul" and len(node.args) == 2 and isinstance(node.args[1], fx.Node) \
+                and node.args[1].op == "get_attr":
+            w = _attr(gm, node.args[1].target)
+            if w.dim() == 2 and w.shape[1] <= max_cols:
+                new = ReducedMatMul(w)
+        if new is None:
+            continue
+        name = f"reduced_{len(sites)}_{str(node.target).replace('.', '_')}"
+        gm.add_submodule(name, new)
+        with gm.graph.inserting_after(node):
+            rep = gm.graph.call_module(name, args=(node.args[0],))
+        node.replace_all_uses_with(rep)
+        gm.graph.erase_node(node)
+        sites.append({"node": node.name, "module": name, "shape": list(new.w.shape)})
+    gm.graph.eliminate_dead_code()
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    return {"reduced": len(sites), "sites": sites}
+
+
+def pad_input_channels(gm: fx.GraphModule, multiple: int) -> Dict[str, Any]:
+    """Each fused convolution whose input channels are not a multiple of `multiple` (the stem's 3) gets zero
+    input channels and zero weights up to it: the same function, a tensor-core-aligned shape for cuDNN (the
+    3-channel stem otherwise runs cuDNN's unaligned kernels). Returns {"padded": n, "sites": [...]}."""
+    sites = []
+    for name, mod in gm.named_modules():
+        if not isinstance(mod, _FusedConv) or mod.groups != 1:
+            continue
+        cin = int(mod.weight.shape[1])
+        extra = -cin % multiple
+        if not extra:
+            continue
+        with torch.no_grad():
+            w = torch.nn.functional.pad(mod.weight.detach(), (0, 0, 0, 0, 0, extra))
+        mod.weight, mod.cpad = nn.Parameter(w, requires_grad=False), extra
+        sites.append({"module": name, "in_channels": cin, "padded_to": cin + extra})
+    return {"padded": len(sites), "multiple": int(multiple), "sites": sites}
