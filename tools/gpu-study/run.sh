@@ -18,8 +18,7 @@
 #         and its profile -> results/gpu-fused-pipe-<stem>-<card>.json, results/profile-pipe-<stem>-<card>.json
 #   rand: the GPU tests of the batch-1 passes and the chunked path on seeded random-weight copies of both stems'
 #         graphs (random_weights.py fill of the staged templates; needs no trained model), then their profiles:
-#         torch-fused-compile-pipe against -lean at batch 1 (both stems) and at 32,768 in chunks of 8,192 (orig)
-#         -> results/profile-rand-<stem>-<card>.json
+#         torch-fused-compile-pipe against -lean at batch 1 (CIFAR stem) -> results/profile-rand-rand-cifar-<card>.json
 #   b1: the batch-1 suite gpu-fused-b1 (lean against pipe, full test set) and its profile
 #       -> results/gpu-fused-b1-<stem>-<card>.json, results/profile-b1-<stem>-<card>.json
 #   orig-pipe: the original stem's suite gpu-fused-orig-pipe (batch 1 and 32,768 in chunks, fused against unfused,
@@ -117,10 +116,8 @@ case "${1:-}" in
         { python3 -m pytest -q -p no:cacheprovider tests/unit/test_torch_fuse.py -ra
           EDGEBENCH_GPU_MODELS="$ROOT/rand" timeout -s TERM "${TEST_BUDGET:-200}" python3 -m pytest -q -p no:cacheprovider \
             tests/unit/test_torch_gpu.py -k "lean or chunked" -ra; } 2>&1 | tee "$OUTDIR/pytest-rand.log" || true
-        PROFILE_ARGS="--check 256" profile rand/cifar profile-rand torch-fused-compile-pipe:fp16:1 torch-fused-compile-lean:fp16:1 \
-          torch-fused-compile-lean:bf16:1
-        PROFILE_ARGS="--check 512" profile rand/orig profile-rand torch-fused-compile-pipe:fp16:1 torch-fused-compile-lean:fp16:1 \
-          torch-fused-compile-pipe:fp16:32768:chunk=8192 torch-fused-compile-lean:fp16:32768:chunk=8192 ;;
+        PROFILE_ARGS="--check 256" profile rand/cifar profile-rand torch-fused-compile-pipe:fp16:1 \
+          torch-fused-compile-lean:fp16:1 ;;
   b1) stage; bench gpu-fused-b1 "$2"
       PROFILE_ARGS="--check 256" profile "$2" profile-b1 torch-fused-compile-pipe:fp16:1 torch-fused-compile-lean:fp16:1 \
         torch-fused-compile-lean:bf16:1 ;;
