@@ -26,7 +26,6 @@ from edgebench.deploy import fleet, inventory
 
 pytestmark = [pytest.mark.deploy, pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 TARGET = "jetson-standin"
 SUITE = """\
 name: jetson-standin
@@ -87,16 +86,10 @@ def kit_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(standin):
-    """The real x86-cpu image (built, cached) loaded onto the stand-in's engine as the stand-in target's tag."""
-    from edgebench.docker.build import build_image
-
-    kit = os.environ.pop("EDGEBENCH_ROOT", None)  # built from this checkout, not from kit_root's view of it
-    try:
-        res = build_image("x86-cpu", ca_bundle=HOST_CA if HOST_CA.is_file() else None, smoke_test=False, echo=None)
-    finally:
-        if kit is not None:
-            os.environ["EDGEBENCH_ROOT"] = kit
+def deployed(standin, x86_cpu_image):
+    """The session's x86-cpu image (tests/integration/conftest.py; session-scoped, so pytest builds it before
+    kit_root points $EDGEBENCH_ROOT elsewhere) loaded onto the stand-in's engine as the stand-in target's tag."""
+    res = x86_cpu_image
     dev = standin.devices[0]
     save = subprocess.Popen(["docker", "save", res.image_id], stdout=subprocess.PIPE)
     load = subprocess.run(["docker", "-H", f"unix://{dev.socket}", "load"], stdin=save.stdout, capture_output=True,

@@ -125,12 +125,39 @@ def test_ca_bundle_is_in_no_image_layer(api, x86_cpu_image):
     assert not any("PIP_CERT" in h.get("CreatedBy", "") for h in history)
     env = api.inspect_image(x86_cpu_image.tag)["Config"]["Env"]
     assert not any(e.startswith(("PIP_CERT=", "SSL_CERT_FILE=", "REQUESTS_CA_BUNDLE=")) for e in env)
-    import tarfile
     import time
 
     started = time.monotonic()
+    found, layers = _overlay_layer_names(api, x86_cpu_image.tag) or _saved_layer_names(api, x86_cpu_image.tag)
+    _note("image_save_layer_scan", {"layers": layers, "seconds": round(time.monotonic() - started, 1)})
+    assert layers >= 3
+    assert not found, f"the CA is in a layer: {found}"
+
+
+def _overlay_layer_names(api, tag):
+    """(names with "extra-ca", layers) from the engine's own layer folders (overlay2: each layer's `diff`
+    directory on this machine's disk), read as names only: seconds instead of a 2.3 GB `docker save`.
+    None when the engine keeps its layers some other way, or its folders are not readable from here."""
+    import os
+
+    driver = api.inspect_image(tag).get("GraphDriver") or {}
+    data = driver.get("Data") or {}
+    if driver.get("Name") != "overlay2" or not data.get("UpperDir"):
+        return None
+    dirs = [data["UpperDir"]] + [d for d in (data.get("LowerDir") or "").split(":") if d]
+    if not all(os.path.isdir(d) for d in dirs):
+        return None
+    found = [os.path.join(root, n) for d in dirs for root, subdirs, files in os.walk(d)
+             for n in files + subdirs if "extra-ca" in n]
+    return found, len(dirs)
+
+
+def _saved_layer_names(api, tag):
+    """(names with "extra-ca", layers) from every layer of `docker save`: any storage driver."""
+    import tarfile
+
     found, layers = [], 0
-    with tarfile.open(fileobj=_Stream(api.get_image(x86_cpu_image.tag)), mode="r|") as outer:
+    with tarfile.open(fileobj=_Stream(api.get_image(tag)), mode="r|") as outer:
         for member in outer:
             if member.name.endswith("layer.tar") or member.name.startswith("blobs/sha256/"):
                 f = outer.extractfile(member)
@@ -142,9 +169,7 @@ def test_ca_bundle_is_in_no_image_layer(api, x86_cpu_image):
                         found += [m.name for m in layer if "extra-ca" in m.name]
                 except tarfile.ReadError:  # an OCI blob that is a config or manifest, not a layer
                     continue
-    _note("image_save_layer_scan", {"layers": layers, "seconds": round(time.monotonic() - started, 1)})
-    assert layers >= 3
-    assert not found, f"the CA is in a layer: {found}"
+    return found, layers
 
 
 class _Stream:
