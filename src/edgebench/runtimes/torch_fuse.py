@@ -254,7 +254,10 @@ class DownsampleFork(nn.Module):
             return self.main(x), self.down(x)
         m = self.main
         y = torch.nn.functional.conv2d(m._in(x), self.weight, self.bias, m.stride, m.padding, m.dilation, 1)
-        return torch.relu(y[:, :self.c]), y[:, self.c:]
+        # both halves dense in y's own layout, made by the kernel that splits y (under torch.compile): a strided
+        # residual would be copied again inside cuDNN's fused call (an extra kernel a site at batch 1)
+        fmt = torch.channels_last if y.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        return torch.relu(y[:, :self.c]).contiguous(memory_format=fmt), y[:, self.c:].contiguous(memory_format=fmt)
 
 
 def _merge_tap(gm: fx.GraphModule, fused: fx.Node, down_node: fx.Node) -> Tuple[Optional[Tuple[int, int]], str]:
