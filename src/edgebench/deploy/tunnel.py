@@ -58,8 +58,11 @@ class ReverseForward:
         try:
             self.pipe(channel, sock)
         except (OSError, EOFError) as exc:
+            # the registry's side failing is "unreachable"; the SSH link itself going down is a cut, which
+            # the pull reports as such (a dead transport makes the channel raise EOFError here too)
+            link_up = getattr(self.transport, "is_active", lambda: True)()
             with self._lock:
-                if not self._closed:
+                if not self._closed and link_up:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             for end in (sock, channel):
