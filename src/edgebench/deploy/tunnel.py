@@ -60,7 +60,7 @@ class ReverseForward:
         except (OSError, EOFError) as exc:
             # the registry's side failing is "unreachable"; the SSH link itself going down is a cut, which
             # the pull reports as such (a dead transport makes the channel raise EOFError here too)
-            link_up = getattr(self.transport, "is_active", lambda: True)()
+            link_up = self.transport.is_active()
             with self._lock:
                 if not self._closed and link_up:
                     self.errors.append(f"{type(exc).__name__}: {exc}")

@@ -109,23 +109,20 @@ def _settings(name: str, presets: Dict[str, Any], options: Dict[str, Any]) -> Di
     return s
 
 
-class _Casts(object):
-    """Builds the module that torch.compile sees in the compiled modes: the model with its input cast to the
-    run's precision and its logits cast back to FP32, so Inductor fuses both casts into its kernels."""
+def cast_io(module, dtype):
+    """The module that torch.compile sees in the compiled modes: the model with its input cast to the run's
+    precision and its logits cast back to FP32, so Inductor fuses both casts into its kernels."""
+    import torch
 
-    @staticmethod
-    def wrap(module, dtype):
-        import torch
+    class CastIO(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-        class CastIO(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+        def forward(self, x):
+            return self.inner(x.to(dtype)).float()
 
-            def forward(self, x):
-                return self.inner(x.to(dtype)).float()
-
-        return CastIO(module)
+    return CastIO(module)
 
 
 def make_static(module) -> Dict[str, int]:
@@ -268,7 +265,7 @@ class TorchFromOnnx(Runtime):
 
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             torch._inductor.config.freezing = s["freeze"]
-            module = torch.compile(_Casts.wrap(module, self.dtype),
+            module = torch.compile(cast_io(module, self.dtype),
                                    mode=None if s["compile_mode"] == "default" else s["compile_mode"])
         self.applied["casts"] = "eager" if self._cast_in else "compiled"
         self.applied["copies_rule"] = self._copies_rule()

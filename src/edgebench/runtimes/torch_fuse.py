@@ -211,13 +211,18 @@ def fuse_cudnn(gm: fx.GraphModule, example: Optional[torch.Tensor] = None) -> Di
     for i, site in enumerate(sites):
         module = _rewrite(gm, site, i)
         records.append(_record(site, module))
-    gm.graph.lint()
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+    _commit(gm)
     kinds = [r["kind"] for r in records]
     return {"fused": len(records), "conv_relu": kinds.count("conv_relu"),
             "conv_add_relu": kinds.count("conv_add_relu"), "convs": len(convs), "sites": records,
             "left": [{"conv": k, "reason": v} for k, v in left.items()]}
+
+
+def _commit(gm: fx.GraphModule) -> None:
+    """After a pass rewrote the graph: check it, drop the modules nothing calls, regenerate forward()."""
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
 
 
 def _record(site: Dict[str, Any], module: str) -> Dict[str, Any]:
@@ -314,9 +319,7 @@ def merge_downsample(gm: fx.GraphModule, max_batch: int) -> Dict[str, Any]:
         gm.graph.erase_node(h)
         gm.graph.erase_node(z)
         sites.append({"main": h.name, "downsample": z.name, "module": name, "tap": list(tap)})
-    gm.graph.lint()
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+    _commit(gm)
     return {"merged": len(sites), "max_batch": int(max_batch), "sites": sites, "left": left}
 
 
@@ -368,9 +371,7 @@ def reduce_small_matmuls(gm: fx.GraphModule, max_cols: int) -> Dict[str, Any]:
         gm.graph.erase_node(node)
         sites.append({"node": node.name, "module": name, "shape": list(new.w.shape)})
     gm.graph.eliminate_dead_code()
-    gm.graph.lint()
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+    _commit(gm)
     return {"reduced": len(sites), "sites": sites}
 
 
